@@ -1,0 +1,70 @@
+"""The one ``soro`` command line: serving verbs here, training verbs mounted from ``training``.
+
+Heavy imports (torch, datatrove, the bot stack) happen inside the verbs, so ``soro --help`` stays fast and the
+bot and worker images never need the training stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from soro.logs import setup_logging
+from soro.settings import Settings
+from training.data.cli import app as data_app
+from training.eval.cli import app as eval_app
+from training.train_cli import app as train_app
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Soro: the Tajik assistant and its model.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    setup_logging(settings.log_level)
+    return settings
+
+
+@app.command()
+def bot() -> None:
+    """Run the Telegram bot and the SMS endpoint: webhook when SORO_WEBHOOK_URL is set, polling otherwise."""
+    from bot.app import run_bot
+
+    asyncio.run(run_bot(_settings()))
+
+
+@app.command()
+def worker() -> None:
+    """Run an inference worker: queued turns → the OpenAI-compatible server → reply events."""
+    from inference.worker import run_worker
+
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command()
+def chat(user: str = typer.Option("console", help="Who you are in this conversation.")) -> None:
+    """Talk to a deployment from a shell, through the same queue, workers and delivery path."""
+    from bot.channels.console import run_chat
+
+    raise typer.Exit(asyncio.run(run_chat(_settings(), user=user)))
+
+
+@app.command()
+def demo() -> None:
+    """The whole path offline: SQLite, a local Redis, vLLM (CPU) with a small demo model, and a console chat."""
+    from soro.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(_settings())))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the Alembic migrations to SORO_DATABASE_URL."""
+    from bot.store.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)

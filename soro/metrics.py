@@ -1,0 +1,138 @@
+"""Prometheus metrics of every Soro process. Names are a contract with the dashboards and alert rules.
+
+Each process builds the metrics it serves into its own registry, so tests can run a bot and workers in one
+interpreter without their series colliding.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Answers on a 2G link are slow: latency buckets reach 120 s.
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 90, 120)
+FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+
+
+class BotMetrics:
+    """Channels, delivery and the outbound Telegram / SMS calls (the bot, console chat and demo processes)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages_received = Counter(
+            "soro_messages_received_total", "Messages received from users", ["channel"], registry=r
+        )
+        self.messages_rejected = Counter(
+            "soro_messages_rejected_total",
+            "Messages answered with a notice instead of a model turn",
+            ["channel", "reason"],  # non_text, too_long, busy, rate_limited, quota, unknown_command
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "soro_duplicate_updates_total", "Updates or SMS seen twice and ignored", ["channel"], registry=r
+        )
+        self.replies_delivered = Counter(
+            "soro_replies_delivered_total",
+            "Final replies delivered to users",
+            ["channel", "kind"],  # answer, expired, failed, busy, notice
+            registry=r,
+        )
+        self.end_to_end_latency = Histogram(
+            "soro_end_to_end_latency_seconds",
+            "From receipt of a message to its final answer delivered",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.first_visible_text = Histogram(
+            "soro_first_visible_text_seconds",
+            "From receipt of a message to the first text the user sees (preview or answer)",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.partial_updates = Counter(
+            "soro_partial_updates_total",
+            "Streamed preview updates, sent or skipped (link too slow, rate limited, answer short)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.deadline_expired = Counter(
+            "soro_deadline_expired_total", "Requests whose deadline passed before an answer", ["channel"], registry=r
+        )
+        self.dead_letters = Counter(
+            "soro_dead_letters_total", "Requests that failed every attempt", ["channel"], registry=r
+        )
+        self.backlog = Gauge("soro_backlog_requests", "Requests queued or in a worker, not yet answered", registry=r)
+        self.oldest_request_age = Gauge(
+            "soro_oldest_request_age_seconds", "Age of the oldest request not yet answered", registry=r
+        )
+        self.telegram_api_latency = Histogram(
+            "soro_telegram_api_latency_seconds",
+            "Round-trip time of Bot API calls",
+            ["method"],
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.telegram_api_errors = Counter(
+            "soro_telegram_api_errors_total", "Bot API calls that failed", ["method", "code"], registry=r
+        )
+        self.telegram_bytes_sent = Counter(
+            "soro_telegram_bytes_sent_total", "Bytes of message text sent to the Bot API", ["method"], registry=r
+        )
+        # SMS channel
+        self.sms_segments_sent = Counter(
+            "soro_sms_segments_sent_total", "SMS segments handed to the gateway", registry=r
+        )
+        self.sms_segments_per_answer = Histogram(
+            "soro_sms_segments_per_answer",
+            "Segments each SMS answer cost",
+            buckets=(1, 2, 3, 4, 5, 6, 8, 10),
+            registry=r,
+        )
+        self.sms_answers_trimmed = Counter(
+            "soro_sms_answers_trimmed_total", "SMS answers trimmed to the segment budget", registry=r
+        )
+        self.sms_dlr = Counter("soro_sms_dlr_total", "SMS delivery reports by outcome", ["status"], registry=r)
+        self.sms_gateway_errors = Counter(
+            "soro_sms_gateway_errors_total", "Failed calls to the SMS gateway", ["kind"], registry=r
+        )
+
+
+class WorkerMetrics:
+    """The inference worker: queue, model calls and their outcomes."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.queue_wait = Histogram(
+            "soro_queue_wait_seconds",
+            "From a request entering the queue to a worker starting it",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.time_to_first_token = Histogram(
+            "soro_time_to_first_token_seconds",
+            "From the model call to its first token",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.generation_time = Histogram(
+            "soro_generation_seconds", "Whole model call per request", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.generated_tokens = Counter("soro_generated_tokens_total", "Tokens generated by the model", registry=r)
+        self.prompt_tokens = Counter("soro_prompt_tokens_total", "Prompt tokens sent to the model", registry=r)
+        self.inflight = Gauge("soro_inflight_requests", "Requests this worker is generating now", registry=r)
+        self.capacity = Gauge("soro_worker_capacity", "Requests this worker may generate at once", registry=r)
+        self.requests = Counter(
+            "soro_worker_requests_total",
+            "Requests finished by a worker, by outcome",
+            ["outcome"],  # answered, expired, dead_letter
+            registry=r,
+        )
+        self.reclaimed = Counter(
+            "soro_worker_reclaimed_total", "Requests taken over from a worker that went silent", registry=r
+        )
+        self.llm_errors = Counter(
+            "soro_llm_errors_total", "Failed model calls, by kind", ["kind"], registry=r
+        )

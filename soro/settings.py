@@ -1,0 +1,87 @@
+"""The one settings object of every Soro process, read from ``SORO_*`` environment variables.
+
+Every field is documented in ``.env.example`` with its default; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SYSTEM_PROMPT = (
+    "Ту Соро ҳастӣ, ёрдамчии меҳрубон ва донишманд, ки ба забони тоҷикӣ ҷавоб медиҳад. "
+    "Мисли муаллими хуб содда, дақиқ ва кӯтоҳ фаҳмон. Агар чизеро надонӣ, рост бигӯ."
+)
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "soro"
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "soro"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SORO_", env_file=".env", extra="ignore")
+
+    # Storage and queue
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite+aiosqlite:///{default_data_dir() / 'soro.db'}",
+        description="SQLAlchemy async URL; PostgreSQL in production (postgresql+asyncpg://…).",
+    )
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    stream_prefix: str = "soro"
+
+    # Model server
+    llm_base_url: str = "http://127.0.0.1:8000/v1"
+    llm_model: str = "soro"
+    llm_api_key: SecretStr = SecretStr("EMPTY")
+    llm_temperature: float = 0.7
+    llm_max_tokens: int = 512
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+
+    # Conversation context
+    context_token_budget: int = 1536
+    chars_per_token: float = 2.3
+    max_input_chars: int = 4000
+
+    # Delivery contract
+    request_deadline_seconds: float = 120.0
+    max_attempts: int = 3
+    visibility_timeout_seconds: float = 60.0
+    backlog_limit: int = 500
+
+    # Worker
+    worker_concurrency: int = 64
+    partial_interval_seconds: float = 0.6
+    partial_min_chars: int = 24
+    llm_retry_max_seconds: float = 10.0
+
+    # Rate limits and quotas
+    user_messages_per_minute: int = 12
+    user_messages_per_day: int = 300
+
+    # Telegram
+    telegram_token: SecretStr = SecretStr("")
+    telegram_api_base: str = "https://api.telegram.org"
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    telegram_global_rate: float = 30.0
+    telegram_chat_rate: float = 1.0
+    operator_ids: list[int] = Field(default_factory=list)
+
+    # HTTP servers
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    worker_metrics_port: int = 9101
+
+    # Demo and local runtime
+    vllm_venv: Path = Field(default_factory=lambda: default_cache_dir() / "vllm-0.32.0")
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    shared_data: Path = Path("../shared/data/tajik")
+
+    log_level: str = "INFO"
+    debug_log_text: bool = False

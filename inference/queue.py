@@ -155,7 +155,8 @@ class RequestQueue:
             if _s(group["name"]) == WORKERS_GROUP:
                 lag = group.get("lag")
                 if lag is None:  # unknown after deletions: count what follows the last delivered id
-                    lag = len(await self.redis.xrange(self.names.requests, f"({_s(group['last-delivered-id'])}"))
+                    after = f"({_s(group['last-delivered-id'])}"
+                    lag = len(await self.redis.xrange(self.names.requests, after) or [])
                 return int(lag) + int(group["pending"])
         return int(await self.redis.xlen(self.names.requests))
 
@@ -170,7 +171,7 @@ class RequestQueue:
     # Requests: worker side
 
     async def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
-        response = await self.redis.xreadgroup(
+        response: Any = await self.redis.xreadgroup(
             WORKERS_GROUP, consumer, {self.names.requests: ">"}, count=count, block=block_ms
         )
         out = []
@@ -181,7 +182,7 @@ class RequestQueue:
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
         """Take over requests whose worker went silent for ``min_idle_ms``, with their attempt numbers."""
-        result = await self.redis.xautoclaim(
+        result: Any = await self.redis.xautoclaim(
             self.names.requests, WORKERS_GROUP, consumer, min_idle_ms, start_id="0-0", count=count
         )
         claimed = [(e, f) for e, f in result[1] if f]  # entries deleted meanwhile come back empty
@@ -200,9 +201,7 @@ class RequestQueue:
     async def keep_alive(self, consumer: str, entry_ids: Sequence[str]) -> None:
         """Reset the idle time of requests still being worked on, so no other worker claims them."""
         if entry_ids:
-            await self.redis.xclaim(
-                self.names.requests, WORKERS_GROUP, consumer, 0, list(entry_ids), justid=True
-            )
+            await self.redis.xclaim(self.names.requests, WORKERS_GROUP, consumer, 0, list(entry_ids), justid=True)
 
     async def ack(self, entry_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -225,7 +224,7 @@ class RequestQueue:
         self, stream: str, consumer: str, count: int, block_ms: int, pending: bool = False
     ) -> list[tuple[str, ReplyEvent]]:
         """Reply events for ``consumer``; ``pending=True`` re-reads those it got but never acked."""
-        response = await self.redis.xreadgroup(
+        response: Any = await self.redis.xreadgroup(
             DELIVERY_GROUP, consumer, {stream: "0" if pending else ">"}, count=count, block=block_ms
         )
         out = []

@@ -18,6 +18,8 @@ if (( dev )); then
   command -v bearerbox >/dev/null || need_apt+=(kannel)
   [[ -x /usr/lib/kannel/test/fakesmsc ]] || need_apt+=(kannel-extras)
   command -v promtool >/dev/null || need_apt+=(prometheus)
+  # libmagic for python-magic, which datatrove's WARC reader uses to recognise HTML (corpus curation).
+  ldconfig -p | grep -q 'libmagic\.so\.1' || need_apt+=(libmagic1)
 fi
 if (( ${#need_apt[@]} )); then
   log "installing ${need_apt[*]}"

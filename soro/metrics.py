@@ -58,7 +58,10 @@ class BotMetrics:
             registry=r,
         )
         self.deadline_expired = Counter(
-            "soro_deadline_expired_total", "Requests whose deadline passed before an answer", ["channel"], registry=r
+            "soro_deadline_expired_total",
+            "Requests whose deadline passed before an answer",
+            ["channel"],
+            registry=r,
         )
         self.dead_letters = Counter(
             "soro_dead_letters_total", "Requests that failed every attempt", ["channel"], registry=r
@@ -78,7 +81,10 @@ class BotMetrics:
             "soro_telegram_api_errors_total", "Bot API calls that failed", ["method", "code"], registry=r
         )
         self.telegram_bytes_sent = Counter(
-            "soro_telegram_bytes_sent_total", "Bytes of message text sent to the Bot API", ["method"], registry=r
+            "soro_telegram_bytes_sent_total",
+            "Bytes of message text sent to the Bot API",
+            ["method"],
+            registry=r,
         )
         # SMS channel
         self.sms_segments_sent = Counter(
@@ -133,6 +139,4 @@ class WorkerMetrics:
         self.reclaimed = Counter(
             "soro_worker_reclaimed_total", "Requests taken over from a worker that went silent", registry=r
         )
-        self.llm_errors = Counter(
-            "soro_llm_errors_total", "Failed model calls, by kind", ["kind"], registry=r
-        )
+        self.llm_errors = Counter("soro_llm_errors_total", "Failed model calls, by kind", ["kind"], registry=r)

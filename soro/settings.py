@@ -73,6 +73,27 @@ class Settings(BaseSettings):
     telegram_chat_rate: float = 1.0
     operator_ids: list[int] = Field(default_factory=list)
 
+    # SMS through Kannel (off while sms_kannel_url is empty)
+    sms_kannel_url: str = Field(default="", description="Kannel smsbox sendsms URL, e.g. http://kannel:13013.")
+    sms_kannel_username: str = "soro"
+    sms_kannel_password: SecretStr = SecretStr("")
+    sms_sender: str = Field(default="", description="The service number or short code answers come from.")
+    sms_segment_budget: int = Field(default=3, ge=1, le=10)
+    sms_mo_secret: SecretStr = Field(
+        default=SecretStr(""), description="Shared secret in Kannel's get-url and dlr-url; required with SMS on."
+    )
+    sms_allowed_gateways: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Addresses or networks (CIDR) the MO and DLR requests may come from.",
+    )
+    sms_dlr_base_url: str = Field(
+        default="http://127.0.0.1:8080", description="This bot's HTTP server as Kannel reaches it (for dlr-url)."
+    )
+    sms_daily_segments: int = Field(default=30, description="Segments one number may receive a day.")
+    sms_cost_per_segment: float = Field(default=0.45, description="Price of one segment, for the spend logs.")
+    sms_default_country_code: str = Field(default="992", description="For numbers the gateway gives without it.")
+    sms_gateway_retry_max_seconds: float = Field(default=60.0, description="Longest wait between gateway retries.")
+
     # HTTP servers
     http_host: str = "127.0.0.1"
     http_port: int = 8080

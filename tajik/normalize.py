@@ -16,8 +16,8 @@ from tajik.letters import (
 # Frequent Tajik function words (FineWeb-2 tgk_Cyrl stop words and a few more), written both properly and as
 # typed on a Russian keyboard. "ва", shared with Uzbek, is left out so Uzbek text does not pass for Tajik.
 _TAJIK_WORDS = frozenset(
-    "дар аз ба ки аст соли бо деҳа дорад ин он барои мебошад мешавад шуда карда буд ҳам низ ё чӣ чаро кадом "
-    "ман ту мо шумо онҳо ӯ бояд шавад намояд дорам ҳастам ҳаст нест салом раҳмат лутфан хуб бисёр".split()
+    "дар аз ба ки аст соли бо деҳа дорад ин он барои мебошад мешавад шуда карда буд ҳам низ ё "
+    "чӣ чаро кадом ман ту мо шумо онҳо ӯ бояд шавад намояд дорам ҳастам ҳаст нест салом раҳмат лутфан хуб бисёр".split()
 )
 _TAJIK_WORDS = _TAJIK_WORDS | {w.translate(RUSSIAN_KEYBOARD_FALLBACK) for w in _TAJIK_WORDS}
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -55,11 +55,29 @@ def looks_tajik(text: str) -> bool:
 _UZBEK_WORDS = frozenset("бир билан учун эса бу ёки эмас бўлган бўлиши керак ҳамда унинг ушбу мумкин".split())
 
 
+# Below this many words the bilingual test has too little Tajik left to judge.
+_BILINGUAL_MIN_WORDS = 50
+
+
 def repair_legacy_font(text: str) -> str:
-    """Map legacy-font code points back to ҳ ҷ ӣ ӯ қ ғ when ``text`` as a whole is Tajik; else return it as is."""
+    """Map legacy-font code points back to ҳ ҷ ӣ ӯ қ ғ when ``text`` is Tajik; else return it as is.
+
+    "Tajik" is judged on the whole text or, for long texts, on its words without Russian-only letters: official
+    PDFs are often bilingual (Tajik and Russian side by side), and their Tajik half needs the repair as much as
+    a Tajik-only document does. Russian words carry none of the legacy code points, so they pass unchanged.
+    """
     if not any(ch in LEGACY_LETTERS for ch in text):
         return text
-    return text.translate(LEGACY_FONT_MAP) if looks_tajik(text) else text
+    return text.translate(LEGACY_FONT_MAP) if _uses_tajik_legacy_font(text) else text
+
+
+def _uses_tajik_legacy_font(text: str) -> bool:
+    if looks_tajik(text):
+        return True
+    if any(ch in OTHER_CYRILLIC_LETTERS for ch in text):
+        return False
+    words = [w for w in _WORD.findall(text) if not any(ch in RUSSIAN_ONLY_LETTERS for ch in w)]
+    return len(words) >= _BILINGUAL_MIN_WORDS and looks_tajik(" ".join(words))
 
 
 def normalize(text: str) -> str:

@@ -2,6 +2,93 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="eval")
+app = typer.Typer(no_args_is_help=True, help="Evaluate a model folder or an endpoint; compare runs.")
+
+
+@app.command()
+def run(
+    config_path: Annotated[
+        Path, typer.Argument(metavar="CONFIG", help="Suite config (YAML), e.g. configs/eval/tajik.yaml.")
+    ],
+    model: Annotated[Path | None, typer.Option(help="Local model folder (log-likelihood scoring).")] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL ending in /v1 (generation scoring).")
+    ] = None,
+    served_model: Annotated[str | None, typer.Option(help="Model name at the endpoint (default: the first).")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name: the table's column and the output folder.")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Folder the task paths are relative to.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default: output_dir/name).")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many items per task.")] = None,
+    task: Annotated[list[str] | None, typer.Option(help="Only these tasks (repeatable).")] = None,
+) -> None:
+    """Run a suite on a model folder or an endpoint: JSON per task and a Markdown table in the run folder."""
+    from soro.logs import setup_logging
+    from soro.settings import Settings
+    from training.config import ConfigError
+    from training.eval.config import EndpointConfig, LocalModelConfig, ModelConfig, load_eval_config
+    from training.eval.runner import open_backend, run_suite
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    try:
+        config = load_eval_config(config_path)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="CONFIG") from None
+    if model is not None and endpoint is not None:
+        raise typer.BadParameter("give --model or --endpoint, not both")
+    if model is not None:
+        config = replace(config, model=ModelConfig(local=LocalModelConfig(path=model)))
+    elif endpoint is not None:
+        config = replace(config, model=ModelConfig(endpoint=EndpointConfig(base_url=endpoint, model=served_model)))
+    if config.model is None:
+        raise typer.BadParameter("the config names no model: give --model FOLDER or --endpoint URL")
+    if task:
+        unknown = sorted(set(task) - {t.name for t in config.tasks})
+        if unknown:
+            raise typer.BadParameter(f"no such task(s): {', '.join(unknown)}", param_hint="--task")
+        config = replace(config, tasks=[t for t in config.tasks if t.name in task])
+    config = replace(
+        config,
+        name=name or config.name,
+        data_root=data_root or config.data_root,
+        limit=limit if limit is not None else config.limit,
+    )
+    out_dir = out or config.output_dir / config.name
+
+    async def main() -> int:
+        assert config.model is not None
+        backend = open_backend(config.model)
+        try:
+            outcome = await run_suite(config, backend, out_dir, system_prompt=settings.system_prompt)
+        finally:
+            await backend.aclose()
+        typer.echo((outcome.out_dir / "results.md").read_text(encoding="utf-8"))
+        typer.echo(f"Results: {outcome.out_dir}")
+        return 1 if outcome.skipped else 0
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders; the first is the baseline.")],
+    out: Annotated[Path, typer.Option(help="Folder for compare.md and compare.png.")] = Path("out/eval/compare"),
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Side-by-side table and bar chart of runs, with bootstrap intervals and a within-noise marker."""
+    from training.eval.compare import compare_runs
+
+    try:
+        table, chart = compare_runs(list(runs), out, resamples=resamples, seed=seed)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="RUN") from None
+    typer.echo(table.read_text(encoding="utf-8"))
+    typer.echo(f"Table: {table}\nChart: {chart}")

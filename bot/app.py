@@ -1,0 +1,112 @@
+"""``soro bot``: Telegram (webhook or polling) and the SMS endpoints, the delivery loop, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiohttp import web
+
+from bot.channels.base import ChannelSender
+from bot.channels.sms import CHANNEL as SMS
+from bot.channels.sms import SmsChannel, sms_turn_options
+from bot.channels.telegram.router import UpdateKeyMiddleware, build_router
+from bot.channels.telegram.sender import ApiMiddleware, LinkEstimate, TelegramSender
+from bot.delivery import DeliveryLoop
+from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
+from bot.pacing import OutboundLimiter
+from bot.services import Services
+from soro.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def telegram_bot(settings: Settings, services: Services) -> tuple[Bot, TelegramSender]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    # No parse mode: model Markdown can never make a send fail.
+    bot = Bot(
+        settings.telegram_token.get_secret_value(), session=session, default=DefaultBotProperties(parse_mode=None)
+    )
+    limiter = OutboundLimiter(settings.telegram_global_rate, settings.telegram_chat_rate)
+    link = LinkEstimate()
+    bot.session.middleware(ApiMiddleware(limiter, services.metrics, link))
+    return bot, TelegramSender(bot, limiter, services.metrics, link)
+
+
+def telegram_dispatcher(services: Services) -> Dispatcher:
+    dispatcher = Dispatcher(pipeline=services.pipeline, queue=services.queue, settings=services.settings)
+    dispatcher.update.outer_middleware(UpdateKeyMiddleware())
+    dispatcher.include_router(build_router())
+    return dispatcher
+
+
+async def run_bot(settings: Settings) -> None:
+    sms_on = bool(settings.sms_kannel_url)
+    services = Services.create(settings, {SMS: sms_turn_options(settings)} if sms_on else None)
+    senders: dict[str, ChannelSender] = {}
+    routes: list[web.RouteDef] = []
+    sms: SmsChannel | None = None
+    if sms_on:
+        sms = SmsChannel(settings, services)
+        senders[SMS] = sms.sender
+        routes.extend(sms.routes())
+    else:
+        log.info("SORO_SMS_KANNEL_URL is empty: SMS is off")
+    bot: Bot | None = None
+    dispatcher: Dispatcher | None = None
+    if settings.telegram_token.get_secret_value():
+        bot, sender = telegram_bot(settings, services)
+        senders[sender.channel] = sender
+        dispatcher = telegram_dispatcher(services)
+        if settings.webhook_url:
+            routes.append(telegram_webhook(dispatcher, bot, settings.webhook_secret.get_secret_value()))
+    else:
+        log.warning("SORO_TELEGRAM_TOKEN is empty: Telegram is off")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    app = build_http_app(services.metrics.registry, [services.check_database, services.check_redis], routes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
+
+    delivery = DeliveryLoop(settings, services.pipeline, services.queue, senders, services.metrics)
+    tasks = [asyncio.create_task(delivery.run(stop))]
+    if sms is not None:
+        tasks.append(asyncio.create_task(sms.run(stop)))
+    try:
+        if bot is not None and dispatcher is not None:
+            if settings.webhook_url:
+                await bot.set_webhook(
+                    settings.webhook_url.rstrip("/") + WEBHOOK_PATH,
+                    secret_token=settings.webhook_secret.get_secret_value() or None,
+                    allowed_updates=dispatcher.resolve_used_update_types(),
+                )
+                log.info("Telegram webhook set")
+            else:
+                await bot.delete_webhook()
+                tasks.append(
+                    asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False))
+                )
+                log.info("Telegram polling")
+        await stop.wait()
+    finally:
+        if dispatcher is not None and not settings.webhook_url:
+            with contextlib.suppress(RuntimeError):
+                await dispatcher.stop_polling()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        if bot is not None:
+            await bot.session.close()
+        await services.close()

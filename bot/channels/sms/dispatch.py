@@ -1,0 +1,120 @@
+"""Hands the outbox to the gateway: at once when it is up, with growing pauses while it is down.
+
+A temporary failure (Kannel down, 503, a timeout) leaves the SMS queued with its next attempt later; only a
+gateway's definite "never" fails it, or a day without the gateway taking it (an answer that late is no
+answer). The delivery loop never waits for the gateway: its reply events are done once the outbox has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from datetime import timedelta
+
+from bot.channels.sms.gateway import GatewayError, OutgoingSms, RejectedByGateway, SmsGateway
+from bot.channels.sms.numbers import mask
+from bot.channels.sms.outbox import SmsOutbox
+from bot.limits import UserLimits
+from bot.pipeline import Pipeline
+from bot.store.models import OutboundSms, utcnow
+from soro.metrics import BotMetrics
+from tajik.sms import encoding_of
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "sms"
+SEGMENTS_SCOPE = "sms-segments"  # UserLimits counter: segments a number received today
+GIVE_UP_AFTER = timedelta(days=1)
+RETENTION = timedelta(days=7)
+
+
+class SmsDispatcher:
+    def __init__(
+        self,
+        outbox: SmsOutbox,
+        gateway: SmsGateway,
+        pipeline: Pipeline,
+        limits: UserLimits,
+        metrics: BotMetrics,
+        cost_per_segment: float,
+        retry_max_seconds: float,
+        poll_seconds: float = 0.25,
+        concurrency: int = 8,
+    ) -> None:
+        self.outbox = outbox
+        self.gateway = gateway
+        self.pipeline = pipeline
+        self.limits = limits
+        self.metrics = metrics
+        self.cost_per_segment = cost_per_segment
+        self.retry_max_seconds = retry_max_seconds
+        self.poll_seconds = poll_seconds
+        self.slots = asyncio.Semaphore(concurrency)
+        # Past the gateway's timeout, so a slow send is never taken by a second process meanwhile.
+        self.lease_seconds = 60.0
+        self.wake = asyncio.Event()
+        self._next_purge = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                rows = await self.outbox.claim_due(self.lease_seconds)
+                if rows:
+                    await asyncio.gather(*(self._send(row) for row in rows))
+                    continue
+                if time.monotonic() >= self._next_purge:
+                    await self.outbox.purge(utcnow() - RETENTION)
+                    self._next_purge = time.monotonic() + 3600
+            except Exception:
+                log.exception("SMS outbox pass failed; retrying")
+            await self._sleep(stop)
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        self.wake.clear()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+        await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+
+    async def _send(self, row: OutboundSms) -> None:
+        async with self.slots:
+            who = mask(row.address)
+            if not row.notice and await self.pipeline.opted_out(CHANNEL, row.address):
+                log.info("SMS %d to %s not sent: the number opted out", row.id, who)
+                await self.outbox.failed(row, "opted out")
+                return
+            try:
+                await self.gateway.submit(OutgoingSms(row.id, row.address, row.text, encoding_of(row.text)))
+            except GatewayError as exc:
+                self.metrics.sms_gateway_errors.labels(exc.kind).inc()
+                if isinstance(exc, RejectedByGateway) or utcnow() - row.created_at > GIVE_UP_AFTER:
+                    log.error("SMS %d to %s failed for good: %s", row.id, who, exc)
+                    await self.outbox.failed(row, str(exc))
+                    return
+                delay = self._backoff(row.attempts)
+                log.warning("SMS %d to %s not taken (%s); next try in %.1fs", row.id, who, exc, delay)
+                await self.outbox.retry_later(row, str(exc), delay)
+                return
+            await self.outbox.accepted(row)
+            self.metrics.sms_segments_sent.inc(row.segments)
+            if not row.notice:
+                self.metrics.sms_segments_per_answer.observe(row.segments)
+            today = await self.limits.add_usage(SEGMENTS_SCOPE, row.address, row.segments)
+            log.info(
+                "SMS %d to %s: %d segment(s), %d today (≈%.2f)",
+                row.id,
+                who,
+                row.segments,
+                today,
+                today * self.cost_per_segment,
+            )
+
+    def _backoff(self, attempts: int) -> float:
+        """0.5 s, 1 s, 2 s, … up to the configured cap, with jitter so many SMS do not retry in step."""
+        base: float = min(self.retry_max_seconds, 0.5 * 2**attempts)
+        return base * random.uniform(0.8, 1.0)

@@ -1,0 +1,235 @@
+"""Sending answers to Telegram: streamed previews (drafts or edits) and the final message, paced and retried."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+from bot.channels.base import Sent
+from bot.channels.telegram.split import TELEGRAM_LIMIT, split_message
+from bot.pacing import OutboundLimiter
+from bot.pipeline import Target
+from soro.metrics import BotMetrics
+
+log = logging.getLogger(__name__)
+T_ = TypeVar("T_")
+
+# Set while the sender makes a call it has already paced, so the session middleware does not pace it twice.
+_paced: contextvars.ContextVar[bool] = contextvars.ContextVar("soro_paced", default=False)
+
+
+class ApiMiddleware(BaseRequestMiddleware):
+    """Every Bot API call: paced (unless the caller paced it), timed, its errors and bytes counted."""
+
+    def __init__(self, limiter: OutboundLimiter, metrics: BotMetrics, link: LinkEstimate) -> None:
+        self.limiter = limiter
+        self.metrics = metrics
+        self.link = link
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        name = method.__api_method__
+        text = getattr(method, "text", None)
+        if not _paced.get() and isinstance(text, str):
+            await self.limiter.acquire(getattr(method, "chat_id", None))
+        started = time.monotonic()
+        try:
+            response = await make_request(bot, method)
+        except TelegramRetryAfter:
+            self.metrics.telegram_api_errors.labels(name, "429").inc()
+            self.link.saw_retry_after()
+            raise
+        except TelegramNetworkError:
+            self.metrics.telegram_api_errors.labels(name, "network").inc()
+            raise
+        except TelegramAPIError as exc:
+            code = getattr(exc, "status_code", None) or type(exc).__name__
+            self.metrics.telegram_api_errors.labels(name, str(code)).inc()
+            raise
+        finally:
+            elapsed = time.monotonic() - started
+            self.metrics.telegram_api_latency.labels(name).observe(elapsed)
+        self.link.observe_rtt(elapsed)
+        if isinstance(text, str):
+            self.metrics.telegram_bytes_sent.labels(name).inc(len(text.encode()))
+        return response
+
+
+@dataclass
+class LinkEstimate:
+    """What the bot knows of its link to the Bot API: smoothed round-trip time and the last 429."""
+
+    rtt: float = 0.1
+    last_retry_after: float = 0.0
+
+    def observe_rtt(self, seconds: float) -> None:
+        self.rtt = 0.8 * self.rtt + 0.2 * seconds
+
+    def saw_retry_after(self) -> None:
+        self.last_retry_after = time.monotonic()
+
+
+@dataclass
+class PreviewPolicy:
+    """When a streamed preview is worth its bytes.
+
+    Every update re-sends the whole text so far, so on a slow link updates come rarer and carry more new text;
+    after a 429 they pause; and an answer likely to finish within a couple of round trips gets none at all.
+    """
+
+    min_interval: float = 1.0
+    rtt_factor: float = 4.0
+    cooldown_after_429: float = 10.0
+    min_new_chars: int = 40
+
+    def interval(self, link: LinkEstimate) -> float:
+        return max(self.min_interval, self.rtt_factor * link.rtt)
+
+    def allows(self, link: LinkEstimate, preview: Preview, text: str, now: float) -> bool:
+        if now - link.last_retry_after < self.cooldown_after_429 or now < preview.paused_until:
+            return False
+        if preview.updates == 0:
+            # The first preview waits until the answer is long enough that streaming it helps at all.
+            return len(text) >= self.min_new_chars * 2
+        # Each update costs the whole text again: wait until enough is new relative to what was sent.
+        grown = len(text) - preview.sent_chars
+        needed = max(self.min_new_chars, preview.sent_chars // 2 if link.rtt > 0.3 else self.min_new_chars)
+        return now - preview.last_update >= self.interval(link) and grown >= needed
+
+
+@dataclass
+class Preview:
+    draft_id: int
+    message_id: int | None = None
+    updates: int = 0
+    sent_chars: int = 0
+    last_update: float = 0.0
+    paused_until: float = 0.0
+    first_shown: float | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class TelegramSender:
+    channel = "telegram"
+
+    def __init__(
+        self,
+        bot: Bot,
+        limiter: OutboundLimiter,
+        metrics: BotMetrics,
+        link: LinkEstimate,
+        policy: PreviewPolicy | None = None,
+    ) -> None:
+        self.bot = bot
+        self.limiter = limiter
+        self.metrics = metrics
+        self.link = link
+        self.policy = policy or PreviewPolicy()
+        self.previews: dict[str, Preview] = {}
+
+    def _preview(self, request_id: str) -> Preview:
+        preview = self.previews.get(request_id)
+        if preview is None:
+            # Drafts with one id animate into each other; the id only has to be non-zero and stable per answer.
+            preview = self.previews[request_id] = Preview(draft_id=zlib.crc32(request_id.encode()) or 1)
+        return preview
+
+    async def send_partial(self, target: Target, text: str) -> bool:
+        chat_id = int(target.address)
+        preview = self._preview(target.request_id)
+        now = time.monotonic()
+        if not self.policy.allows(self.link, preview, text, now) or not self.limiter.try_acquire(chat_id):
+            self.metrics.partial_updates.labels(self.channel, "skipped").inc()
+            return False
+        text = text[:TELEGRAM_LIMIT]
+        token = _paced.set(True)
+        try:
+            if chat_id > 0:  # private chat: drafts stream without leaving messages behind
+                await self.bot.send_message_draft(chat_id=chat_id, draft_id=preview.draft_id, text=text)
+            elif preview.message_id is None:
+                message = await self.bot.send_message(chat_id=chat_id, text=text)
+                preview.message_id = message.message_id
+            else:
+                await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=preview.message_id)
+        except TelegramRetryAfter as exc:
+            # During streaming a 429 skips updates instead of sleeping: the final send is what matters.
+            preview.paused_until = now + exc.retry_after
+            self.metrics.partial_updates.labels(self.channel, "skipped").inc()
+            return False
+        except (TelegramNetworkError, TelegramServerError, TelegramBadRequest) as exc:
+            log.info("preview update for %s skipped: %s", target.request_id, exc)
+            self.metrics.partial_updates.labels(self.channel, "skipped").inc()
+            return False
+        finally:
+            _paced.reset(token)
+        preview.updates += 1
+        preview.sent_chars = len(text)
+        preview.last_update = time.monotonic()
+        self.metrics.partial_updates.labels(self.channel, "sent").inc()
+        return True
+
+    async def send_final(self, target: Target, text: str) -> Sent:
+        chat_id = int(target.address)
+        preview = self.previews.pop(target.request_id, None)
+        parts = split_message(text) or [text]
+        ids: list[str] = []
+        for index, part in enumerate(parts):
+            if index == 0 and preview is not None and preview.message_id is not None:
+                # Group chats: the preview message becomes the answer's first part.
+                await self._retrying(
+                    chat_id, partial(self._edit, chat_id, preview.message_id, part), ignore_not_modified=True
+                )
+                ids.append(str(preview.message_id))
+            else:
+                message = await self._retrying(chat_id, partial(self.bot.send_message, chat_id, part))
+                ids.append(str(message.message_id))
+        return Sent("\n\n".join(parts), ids)
+
+    async def _edit(self, chat_id: int, message_id: int, text: str) -> object:
+        return await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
+
+    async def _retrying(
+        self, chat_id: int, call: Callable[[], Awaitable[Any]], ignore_not_modified: bool = False
+    ) -> Any:
+        """Make a final-answer call until it succeeds: wait out 429s, back off on network and server errors."""
+        delay = 1.0
+        while True:
+            await self.limiter.acquire(chat_id)
+            token = _paced.set(True)
+            try:
+                return await call()
+            except TelegramRetryAfter as exc:
+                await asyncio.sleep(exc.retry_after)
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                log.warning("Bot API unavailable (%s); retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+            except TelegramBadRequest as exc:
+                if ignore_not_modified and "not modified" in str(exc):
+                    return None
+                raise
+            finally:
+                _paced.reset(token)

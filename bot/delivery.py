@@ -1,0 +1,197 @@
+"""The delivery loop: reply events from the workers → channels, exactly once per request.
+
+A final reply is sent only by whoever claims its request in SQL (``Pipeline.claim_final``), so a reply that
+a regenerating worker produced twice, or a reply event read twice, reaches the user once. The loop also keeps
+the contract's promises that need a clock: overdue requests get a notice, stranded turns are enqueued again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+
+from bot.channels.base import ChannelSender
+from bot.pipeline import Pipeline, Target
+from bot.texts import T, text
+from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
+from soro.metrics import BotMetrics
+from soro.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NOTICES = {ReplyKind.EXPIRED: T.EXPIRED, ReplyKind.FAILED: T.FAILED}
+KIND_LABELS = {ReplyKind.FINAL: "answer", ReplyKind.EXPIRED: "expired", ReplyKind.FAILED: "failed"}
+
+
+class DeliveryLoop:
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        queue: RequestQueue,
+        senders: Mapping[str, ChannelSender],
+        metrics: BotMetrics,
+        consumer: str | None = None,
+        max_concurrent: int = 256,
+        streams: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.queue = queue
+        self.senders = dict(senders)
+        # reply stream → channel; by default each channel's shared stream
+        self.streams = dict(streams or {queue.names.replies(channel): channel for channel in senders})
+        self.metrics = metrics
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.slots = asyncio.Semaphore(max_concurrent)
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.targets: OrderedDict[str, Target | None] = OrderedDict()
+        self.first_visible: dict[str, float] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.lease_seconds = 60.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for stream in self.streams:
+            await self.queue.ensure_group(stream, DELIVERY_GROUP)
+        readers = [asyncio.create_task(self._read(stream, stop)) for stream in self.streams]
+        housekeeping = asyncio.create_task(self._housekeeping(stop))
+        try:
+            await stop.wait()
+        finally:
+            for task in (*readers, housekeeping):
+                task.cancel()
+            for task in (*readers, housekeeping):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self.tasks:
+                await asyncio.wait(self.tasks, timeout=10)
+
+    async def _read(self, stream: str, stop: asyncio.Event) -> None:
+        # First what this consumer read but never acked before a restart, then new events.
+        pending = True
+        while not stop.is_set():
+            try:
+                events = await self.queue.read_replies(stream, self.consumer, 100, block_ms=1000, pending=pending)
+            except Exception:
+                log.exception("reading %s failed; retrying", stream)
+                await asyncio.sleep(1)
+                continue
+            if pending and not events:
+                pending = False
+                continue
+            for entry_id, event in events:
+                await self.slots.acquire()
+                self._spawn(self._handle(stream, entry_id, event))
+
+    def _spawn(self, coroutine: object) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
+        self.tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.tasks.discard(finished)
+            self.slots.release()
+
+        task.add_done_callback(done)
+
+    async def _handle(self, stream: str | None, entry_id: str | None, event: ReplyEvent) -> None:
+        # Events of one request are handled in order: a late preview must never follow the final answer.
+        lock = self.locks.setdefault(event.request_id, asyncio.Lock())
+        try:
+            async with lock:
+                if event.kind is ReplyKind.PARTIAL:
+                    await self._partial(event)
+                else:
+                    await self._final(event)
+            if stream is not None and entry_id is not None:
+                await self.queue.ack_reply(stream, entry_id)
+        except Exception:
+            # Not acked: read again after a restart, or claimed by another delivery process.
+            log.exception("delivery of %s %s failed", event.kind, event.request_id)
+        finally:
+            if event.kind.is_final:
+                self.locks.pop(event.request_id, None)
+
+    async def _target(self, request_id: str) -> Target | None:
+        if request_id not in self.targets:
+            self.targets[request_id] = await self.pipeline.target(request_id)
+            while len(self.targets) > 10_000:
+                self.targets.popitem(last=False)
+        return self.targets[request_id]
+
+    async def _partial(self, event: ReplyEvent) -> None:
+        target = await self._target(event.request_id)
+        sender = self.senders.get(event.channel)
+        if target is None or sender is None:
+            return
+        if await sender.send_partial(target, event.text) and event.request_id not in self.first_visible:
+            self.first_visible[event.request_id] = time.time()
+            self.metrics.first_visible_text.labels(event.channel).observe(time.time() - target.received_at)
+
+    async def _final(self, event: ReplyEvent) -> None:
+        target = await self.pipeline.claim_final(event.request_id, self.lease_seconds)
+        self.targets.pop(event.request_id, None)
+        if target is None:  # already answered (a regenerated reply, a redelivered event) or forgotten
+            return
+        sender = self.senders[target.channel]
+        body = event.text if event.kind is ReplyKind.FINAL else ""
+        if not body.strip():
+            notice = NOTICES.get(event.kind, T.FAILED)
+            body = text(notice, target.language)
+        sent = await sender.send_final(target, body)
+        await self._record(event, sent.text, ",".join(sent.external_ids) or None)
+        now = time.time()
+        channel = target.channel
+        self.metrics.replies_delivered.labels(channel, KIND_LABELS[event.kind]).inc()
+        self.metrics.end_to_end_latency.labels(channel).observe(now - target.received_at)
+        if self.first_visible.pop(event.request_id, None) is None:
+            self.metrics.first_visible_text.labels(channel).observe(now - target.received_at)
+        if event.kind is ReplyKind.EXPIRED:
+            self.metrics.deadline_expired.labels(channel).inc()
+        elif event.kind is ReplyKind.FAILED:
+            self.metrics.dead_letters.labels(channel).inc()
+
+    async def _record(self, event: ReplyEvent, delivered: str, external_id: str | None) -> None:
+        """Store what was sent. It is on the user's screen already, so keep trying rather than let the
+        request be claimed and sent again."""
+        delay = 0.5
+        for attempt in range(8):
+            try:
+                await self.pipeline.finish(event, delivered, external_id)
+                return
+            except Exception:
+                if attempt == 7:
+                    raise
+                log.exception("recording the answer to %s failed; retrying", event.request_id)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._sweep()
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(1.0)
+
+    async def _sweep(self) -> None:
+        # Overdue: no worker answered in time (all dead, or the queue too long). The worker's own notice
+        # normally comes first; this one covers the case where no worker is alive to send it.
+        for request_id in await self.pipeline.overdue(list(self.senders), grace_seconds=5.0):
+            event = ReplyEvent(request_id=request_id, conversation_id=0, channel="", kind=ReplyKind.EXPIRED)
+            await self.slots.acquire()
+            self._spawn(self._handle(None, None, event))
+        await self.pipeline.enqueue_stranded()
+        for stream in self.streams:
+            for entry_id, event in await self.queue.claim_stale_replies(
+                stream, self.consumer, int(self.lease_seconds * 1000)
+            ):
+                await self.slots.acquire()
+                self._spawn(self._handle(stream, entry_id, event))
+        self.metrics.backlog.set(await self.queue.backlog())
+        self.metrics.oldest_request_age.set(await self.queue.oldest_age_seconds())

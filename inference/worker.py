@@ -1,0 +1,275 @@
+"""The inference worker: queued turns → an OpenAI-compatible server (vLLM) → reply events.
+
+Stateless; run as many as needed, on any host: they share one consumer group. A request is acked only after
+its final event is written, so a worker that dies leaves its requests pending, and another worker claims them
+once they have been idle for the visibility timeout. A live worker keeps its requests' idle time at zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from prometheus_client import start_http_server
+from redis.asyncio import Redis
+
+from inference.queue import WORKERS_GROUP, Delivery, ReplyEvent, ReplyKind, RequestQueue, StreamNames, TurnRequest
+from soro.metrics import WorkerMetrics
+from soro.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Errors worth retrying: the server is down, restarting, overloaded or slow. Anything else (a 400 for a
+# prompt the model cannot take) fails the same way every time.
+RETRYABLE = (
+    openai.APIConnectionError,
+    openai.APITimeoutError,
+    openai.InternalServerError,
+    openai.RateLimitError,
+)
+
+
+@dataclass
+class Generation:
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_seconds: float = 0.0
+    seconds: float = 0.0
+    finish_reason: str = ""
+    model: str = ""
+
+
+class DeadlinePassed(Exception):
+    pass
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        queue: RequestQueue,
+        llm: AsyncOpenAI,
+        metrics: WorkerMetrics,
+        consumer: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.llm = llm
+        self.metrics = metrics
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.concurrency = settings.worker_concurrency
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.metrics.capacity.set(self.concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then finish what is in flight (unfinished requests stay pending)."""
+        await self.queue.ensure_group(self.queue.names.requests, WORKERS_GROUP)
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        visibility_ms = int(self.settings.visibility_timeout_seconds * 1000)
+        next_claim = 0.0
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self.inflight)
+                if free <= 0:
+                    await asyncio.wait(list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                deliveries: list[Delivery] = []
+                if time.monotonic() >= next_claim:
+                    deliveries = await self.queue.claim_stale(self.consumer, visibility_ms, free)
+                    self.metrics.reclaimed.inc(len(deliveries))
+                    next_claim = time.monotonic() + self.settings.visibility_timeout_seconds / 4
+                if not deliveries:
+                    deliveries = await self.queue.read(self.consumer, free, block_ms=500)
+                for delivery in deliveries:
+                    self._start(delivery)
+        finally:
+            if self.inflight:
+                await asyncio.wait(list(self.inflight.values()), timeout=self.settings.request_deadline_seconds)
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    def _start(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(self.handle(delivery))
+        self.inflight[delivery.entry_id] = task
+        self.metrics.inflight.set(len(self.inflight))
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.inflight.pop(delivery.entry_id, None)
+            self.metrics.inflight.set(len(self.inflight))
+
+        task.add_done_callback(done)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        interval = self.settings.visibility_timeout_seconds / 3
+        while not stop.is_set():
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.keep_alive(self.consumer, list(self.inflight))
+            except Exception:  # Redis blips must not kill the heartbeat; the next beat retries
+                log.exception("heartbeat failed")
+
+    async def handle(self, delivery: Delivery) -> None:
+        request = delivery.request
+        try:
+            if delivery.attempt > self.settings.max_attempts:
+                await self._dead_letter(delivery, f"failed {delivery.attempt - 1} attempts")
+                return
+            if request.expired():
+                await self._expired(delivery)
+                return
+            self.metrics.queue_wait.observe(max(0.0, time.time() - request.created_at))
+            try:
+                generation = await self._generate_with_retries(request)
+            except DeadlinePassed:
+                await self._expired(delivery)
+                return
+            except openai.APIStatusError as exc:
+                self.metrics.llm_errors.labels(f"http_{exc.status_code}").inc()
+                await self._dead_letter(delivery, f"model server refused the request: HTTP {exc.status_code}")
+                return
+            await self._publish(request, ReplyKind.FINAL, generation)
+            await self.queue.ack(delivery.entry_id)
+            self.metrics.requests.labels("answered").inc()
+        except Exception:
+            # Left pending: another attempt (here or on another worker) follows after the visibility timeout.
+            log.exception("request %s failed on attempt %d", request.request_id, delivery.attempt)
+
+    async def _generate_with_retries(self, request: TurnRequest) -> Generation:
+        delay = 0.5
+        while True:
+            remaining = request.deadline - time.time()
+            if remaining <= 0:
+                raise DeadlinePassed
+            try:
+                return await asyncio.wait_for(self._generate(request), timeout=remaining)
+            except TimeoutError as exc:
+                raise DeadlinePassed from exc
+            except RETRYABLE as exc:
+                self.metrics.llm_errors.labels(type(exc).__name__).inc()
+                log.warning("model server unavailable for %s (%s); retrying in %.1fs", request.request_id, exc, delay)
+                await asyncio.sleep(min(delay, max(0.0, request.deadline - time.time())))
+                delay = min(delay * 2, self.settings.llm_retry_max_seconds)
+
+    async def _generate(self, request: TurnRequest) -> Generation:
+        started = time.monotonic()
+        result = Generation(model=request.model or self.settings.llm_model)
+        stream = await self.llm.chat.completions.create(
+            model=result.model,
+            messages=cast(
+                "list[ChatCompletionMessageParam]", [{"role": m.role, "content": m.content} for m in request.messages]
+            ),
+            max_tokens=request.max_tokens,
+            temperature=self.settings.llm_temperature,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        last_partial = time.monotonic()
+        published = 0
+        seq = 0
+        # A model that runs far past an SMS budget is stopped: delivery trims to the budget anyway.
+        hard_stop = request.char_budget * 2 if request.char_budget else None
+        async for chunk in stream:
+            if chunk.usage is not None:
+                result.prompt_tokens = chunk.usage.prompt_tokens
+                result.completion_tokens = chunk.usage.completion_tokens
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            if choice.delta.content:
+                if not result.text:
+                    result.first_token_seconds = time.monotonic() - started
+                    self.metrics.time_to_first_token.observe(result.first_token_seconds)
+                result.text += choice.delta.content
+            if choice.finish_reason:
+                result.finish_reason = choice.finish_reason
+            now = time.monotonic()
+            if (
+                now - last_partial >= self.settings.partial_interval_seconds
+                and len(result.text) - published >= self.settings.partial_min_chars
+            ):
+                seq += 1
+                await self._publish(request, ReplyKind.PARTIAL, result, seq=seq)
+                last_partial, published = now, len(result.text)
+            if hard_stop is not None and len(result.text) > hard_stop:
+                result.finish_reason = "length"
+                await stream.close()
+                break
+        result.seconds = time.monotonic() - started
+        self.metrics.generation_time.observe(result.seconds)
+        self.metrics.generated_tokens.inc(result.completion_tokens)
+        self.metrics.prompt_tokens.inc(result.prompt_tokens)
+        return result
+
+    async def _publish(self, request: TurnRequest, kind: ReplyKind, generation: Generation, seq: int = 0) -> None:
+        event = ReplyEvent(
+            request_id=request.request_id,
+            conversation_id=request.conversation_id,
+            channel=request.channel,
+            kind=kind,
+            text=printable(generation.text).strip() if kind is ReplyKind.FINAL else printable(generation.text),
+            seq=seq,
+            model=generation.model,
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+            queue_wait_seconds=0.0,
+            first_token_seconds=generation.first_token_seconds,
+            generation_seconds=generation.seconds,
+            finish_reason=generation.finish_reason,
+        )
+        await self.queue.publish(event, request.reply_stream)
+
+    async def _expired(self, delivery: Delivery) -> None:
+        await self._publish(delivery.request, ReplyKind.EXPIRED, Generation())
+        await self.queue.ack(delivery.entry_id)
+        self.metrics.requests.labels("expired").inc()
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        log.error("request %s dead-lettered: %s", delivery.request.request_id, reason)
+        await self.queue.dead_letter(delivery, reason)
+        await self._publish(delivery.request, ReplyKind.FAILED, Generation())
+        await self.queue.ack(delivery.entry_id)
+        self.metrics.requests.labels("dead_letter").inc()
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+
+
+def printable(text: str) -> str:
+    """Model text without control characters and replacement marks (a model can emit stray bytes, and
+    PostgreSQL and phones reject NUL and friends)."""
+    return _UNPRINTABLE.sub("", text)
+
+
+def llm_client(settings: Settings) -> AsyncOpenAI:
+    # Retries are ours (bounded by each request's deadline), not the SDK's.
+    return AsyncOpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key.get_secret_value(), max_retries=0)
+
+
+async def run_worker(settings: Settings) -> None:
+    metrics = WorkerMetrics()
+    start_http_server(settings.worker_metrics_port, addr=settings.http_host, registry=metrics.registry)
+    redis = Redis.from_url(settings.redis_url)
+    worker = Worker(settings, RequestQueue(redis, StreamNames(settings.stream_prefix)), llm_client(settings), metrics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker %s serving %s at %s", worker.consumer, settings.llm_model, settings.llm_base_url)
+    try:
+        await worker.run(stop)
+    finally:
+        await worker.llm.close()
+        await redis.aclose()

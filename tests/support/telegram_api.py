@@ -1,0 +1,228 @@
+"""A local stand-in of Telegram's Bot API, reached by aiogram through ``TelegramAPIServer``.
+
+It answers like Telegram does (``{"ok": true, "result": …}``, 429 with ``parameters.retry_after``), serves
+``getUpdates`` from updates the test feeds it, and records every call so tests can assert on what a user saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+PRIVATE_CHAT_ID = 1001
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    failed: int | None = None  # HTTP status of an injected failure
+
+
+@dataclass
+class Failure:
+    methods: frozenset[str]
+    status: int
+    retry_after: int | None
+    remaining: int
+
+
+class BotApiStandIn:
+    def __init__(self, token: str = "123456:TEST") -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.failures: list[Failure] = []
+        self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.update_ids = itertools.count(1)
+        self.message_ids = itertools.count(1)
+        self.latency = 0.0
+        self.changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # What tests do
+
+    def fail(self, *methods: str, status: int = 429, retry_after: int | None = 1, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``methods`` fail as Telegram would."""
+        self.failures.append(Failure(frozenset(methods), status, retry_after, times))
+
+    def feed(self, update: dict[str, Any]) -> None:
+        """An update for ``getUpdates`` (polling mode)."""
+        self.updates.put_nowait(update)
+
+    def sent(self, method: str, chat_id: int | None = None) -> list[Call]:
+        """Successful calls of ``method`` (to ``chat_id``)."""
+        return [
+            c
+            for c in self.calls
+            if c.method == method
+            and c.failed is None
+            and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
+        ]
+
+    def texts(self, chat_id: int) -> list[str]:
+        """The messages a user of ``chat_id`` has in their chat, in order (final texts of edited ones)."""
+        messages: dict[int, str] = {}
+        for call in self.calls:
+            if call.failed is not None or int(call.params.get("chat_id", 0)) != chat_id:
+                continue
+            if call.method == "sendMessage":
+                messages[call.params["_message_id"]] = call.params["text"]
+            elif call.method == "editMessageText":
+                messages[int(call.params["message_id"])] = call.params["text"]
+        return [messages[k] for k in sorted(messages)]
+
+    async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
+
+    # The API
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        params = await _params(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        call = Call(method, params)
+        for failure in self.failures:
+            if method in failure.methods and failure.remaining > 0:
+                failure.remaining -= 1
+                call.failed = failure.status
+                await self._record(call)
+                body: dict[str, Any] = {"ok": False, "error_code": failure.status}
+                if failure.status == 429:
+                    body["description"] = f"Too Many Requests: retry after {failure.retry_after}"
+                    body["parameters"] = {"retry_after": failure.retry_after}
+                else:
+                    body["description"] = "Internal Server Error"
+                return web.json_response(body, status=failure.status)
+        if method == "getUpdates":
+            return await self._get_updates(params)
+        result = self._result(method, params)
+        await self._record(call)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _record(self, call: Call) -> None:
+        async with self.changed:
+            self.calls.append(call)
+            self.changed.notify_all()
+
+    async def _get_updates(self, params: dict[str, Any]) -> web.Response:
+        timeout = float(params.get("timeout", 0) or 0)
+        updates = []
+        with contextlib.suppress(TimeoutError):
+            updates.append(await asyncio.wait_for(self.updates.get(), timeout=max(timeout, 0.01)))
+        while not self.updates.empty():
+            updates.append(self.updates.get_nowait())
+        return web.json_response({"ok": True, "result": updates})
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return {"id": 123456, "is_bot": True, "first_name": "Soro", "username": "soro_test_bot"}
+        if method in ("sendMessage", "editMessageText"):
+            chat_id = int(params["chat_id"])
+            if method == "sendMessage":
+                params["_message_id"] = next(self.message_ids)
+            message_id = params.get("_message_id") or int(params["message_id"])
+            if len(params.get("text", "")) > 4096:
+                raise web.HTTPBadRequest(
+                    text=json.dumps(
+                        {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
+                    ),
+                    content_type="application/json",
+                )
+            chat_type = "private" if chat_id > 0 else "group"
+            return {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": chat_type},
+                "text": params.get("text", ""),
+            }
+        return True
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        raw: dict[str, Any] = await request.json()
+    else:
+        raw = dict(await request.post())
+    params: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                decoded = value
+            params[key] = value if key == "text" else decoded
+        else:
+            params[key] = value
+    return params
+
+
+def text_update(update_id: int, chat_id: int, text: str, user_id: int | None = None) -> dict[str, Any]:
+    """A Telegram update carrying a text message, as the webhook receives it."""
+    user_id = user_id or abs(chat_id)
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Test"},
+            "text": text,
+            **(
+                {"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}
+                if text.startswith("/")
+                else {}
+            ),
+        },
+    }
+
+
+def sticker_update(update_id: int, chat_id: int) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Test"},
+            "sticker": {
+                "file_id": "CAAC",
+                "file_unique_id": "AgAD",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
+        },
+    }

@@ -1,0 +1,75 @@
+"""Every task on the tiny Gemma 3: as a local model folder (transformers) and served by a real vLLM (CPU)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.support.vllm import ServedModel
+from tests.training.eval.conftest import MCQ_TASKS
+from training.eval.runner import RunOutcome
+
+pytestmark = pytest.mark.shared_data
+
+TASKS = {
+    *MCQ_TASKS,
+    "flores_tgk_Cyrl-eng_Latn",
+    "flores_rus_Cyrl-tgk_Cyrl",
+    "bpc_tajik",
+    "tajik_replies",
+    "sms_budget",
+    "latency",
+}
+
+
+def _check_scores(outcome: RunOutcome) -> None:
+    assert outcome.skipped == {}
+    results = {result.task: result for result in outcome.results}
+    assert set(results) == TASKS
+    for task in MCQ_TASKS:
+        assert 0.0 <= results[task].headline.value <= 1.0
+        assert len(results[task].items) == len(results[task].item_ids) > 0
+    for task in ("flores_tgk_Cyrl-eng_Latn", "flores_rus_Cyrl-tgk_Cyrl"):
+        assert 0.0 <= results[task].headline.value < 100.0  # a random model does not translate
+    bits = results["bpc_tajik"].headline.value
+    # A random model over a 512-token vocabulary spends about log2(512) = 9 bits per token.
+    tokens_per_char = results["bpc_tajik"].metric("tokens_per_char").value
+    assert bits == pytest.approx(9 * tokens_per_char, rel=0.25)
+    assert 0.0 <= results["tajik_replies"].headline.value <= 1.0
+    assert results["latency"].metric("latency_p90_s").value >= results["latency"].metric("latency_p50_s").value > 0
+
+
+@pytest.mark.train
+def test_every_task_runs_on_a_local_model_folder(local_run: RunOutcome) -> None:
+    _check_scores(local_run)
+    results = {result.task: result for result in local_run.results}
+    for task in MCQ_TASKS:
+        assert results[task].scoring == "loglikelihood"
+        for item in results[task].items:
+            # The pick is the letter the model finds most likely.
+            scores = item["loglikelihoods"]
+            assert item["prediction"] == "ABCDEFG"[scores.index(max(scores))]
+    assert results["latency"].metric("first_token_p50_s").value <= results["latency"].metric("latency_p50_s").value
+
+
+@pytest.mark.slow
+def test_every_task_runs_on_a_real_vllm_endpoint(vllm_run: RunOutcome, vllm_server: ServedModel) -> None:
+    _check_scores(vllm_run)
+    results = {result.task: result for result in vllm_run.results}
+    assert all(results[task].scoring == "generation" for task in MCQ_TASKS)
+    first_token = results["latency"].metric("first_token_p50_s").value
+    assert 0 < first_token <= results["latency"].metric("latency_p50_s").value
+
+
+@pytest.mark.slow
+@pytest.mark.train
+def test_bits_per_character_agree_between_the_model_folder_and_vllm(
+    local_run: RunOutcome, vllm_run: RunOutcome
+) -> None:
+    """The same weights give the same bits per character in-process and through vLLM's prompt log-probabilities."""
+    local = next(result for result in local_run.results if result.task == "bpc_tajik")
+    served = next(result for result in vllm_run.results if result.task == "bpc_tajik")
+    assert local.item_ids == served.item_ids
+    assert served.metric("tokens_per_char").value == local.metric("tokens_per_char").value
+    assert math.isclose(served.headline.value, local.headline.value, rel_tol=0.02)

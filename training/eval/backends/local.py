@@ -1,0 +1,209 @@
+"""A model folder scored in-process with transformers: log-likelihoods, greedy generation, bits per character.
+
+Log-likelihoods follow lm-evaluation-harness's causal-LM recipe (trailing spaces of the context move to the
+continuation; the pair is encoded whole and split where the context's encoding ends), so a task scored here
+and the same task run through ``lm_eval --model hf`` agree item by item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from training.common.bpc import BitsPerCharacter, bits_per_character
+from training.eval.backends.base import Generation, Messages
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+LocalPrecision = Literal["auto", "bf16-true", "32-true"]
+
+
+class LocalModel:
+    kind = "local"
+    supports_loglikelihood = True
+
+    def __init__(
+        self, path: Path, *, precision: LocalPrecision = "auto", batch_size: int = 8, max_length: int = 2048
+    ) -> None:
+        import torch
+
+        from training.common.models import load_causal_lm, load_tokenizer
+
+        self.path = path
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # bf16 halves memory on a GPU; CPUs without fast bf16 kernels run fp32 faster and exactly.
+        self.precision: Literal["bf16-true", "32-true"] = (
+            ("bf16-true" if self.device.type == "cuda" else "32-true") if precision == "auto" else precision
+        )
+        self.model: PreTrainedModel = load_causal_lm(str(path), precision=self.precision)
+        self.model.to(self.device)  # type: ignore[arg-type]  # transformers types .to() as if it took a model
+        self.model.eval()  # type: ignore[no-untyped-call]
+        self.tokenizer: PreTrainedTokenizerBase = load_tokenizer(str(path))
+        self.batch_size = batch_size
+        model_max = getattr(self.model.config.get_text_config(), "max_position_embeddings", max_length)
+        self.max_length = min(max_length, int(model_max))
+        # One forward pass at a time: the thread pool must not run two on the same model.
+        self._lock = asyncio.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": str(self.path), "precision": self.precision, "device": self.device.type}
+
+    async def aclose(self) -> None:
+        return None
+
+    # Log-likelihoods
+
+    async def loglikelihoods(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        async with self._lock:
+            return await asyncio.to_thread(self._loglikelihoods, requests)
+
+    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        whole: list[int] = self.tokenizer.encode(context + continuation)
+        context_ids: list[int] = self.tokenizer.encode(context)
+        return context_ids, whole[len(context_ids) :]
+
+    def _loglikelihoods(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        import torch
+
+        pairs = [self._encode_pair(context, continuation) for context, continuation in requests]
+        scores: list[float] = []
+        with torch.inference_mode():
+            for start in range(0, len(pairs), self.batch_size):
+                batch = pairs[start : start + self.batch_size]
+                # The last token is only predicted, never fed; contexts too long lose their oldest tokens.
+                rows = [(context + continuation)[-(self.max_length + 1) :][:-1] for context, continuation in batch]
+                width = max(len(row) for row in rows)
+                input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for i, row in enumerate(rows):
+                    input_ids[i, : len(row)] = torch.tensor(row)
+                    mask[i, : len(row)] = 1
+                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
+                for i, ((_, continuation), row) in enumerate(zip(batch, rows, strict=True)):
+                    positions = torch.arange(len(row) - len(continuation), len(row))
+                    targets = torch.tensor(continuation)
+                    scores.append(float(log_probs[i, positions, targets].sum()))
+        return scores
+
+    @property
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else 0
+
+    # Generation
+
+    async def generate(
+        self, conversations: Sequence[Messages], *, max_tokens: int, concurrency: int | None = None
+    ) -> list[Generation]:
+        async with self._lock:
+            return await asyncio.to_thread(self._generate, conversations, max_tokens, concurrency or self.batch_size)
+
+    def _render(self, messages: Messages) -> str:
+        if self.tokenizer.chat_template is None:
+            # A base model without a chat template reads the turns as plain text.
+            return "\n\n".join(message["content"] for message in messages) + "\n"
+        rendered = self.tokenizer.apply_chat_template(
+            [dict(message) for message in messages], add_generation_prompt=True, tokenize=False
+        )
+        return str(rendered)
+
+    def _generate(self, conversations: Sequence[Messages], max_tokens: int, batch_size: int) -> list[Generation]:
+        import torch
+        from transformers import GenerationConfig
+
+        config = GenerationConfig(  # type: ignore[no-untyped-call]
+            max_new_tokens=max_tokens,
+            do_sample=False,
+            eos_token_id=self.model.generation_config.eos_token_id,
+            pad_token_id=self._pad_id,
+        )
+        prompts = [self._render(messages) for messages in conversations]
+        out: list[Generation] = []
+        for start in range(0, len(prompts), batch_size):
+            batch = prompts[start : start + batch_size]
+            # Prompts are padded on the left so every row's new tokens start at the same column.
+            ids = [self.tokenizer.encode(prompt, add_special_tokens=False)[-self.max_length :] for prompt in batch]
+            width = max(len(row) for row in ids)
+            input_ids = torch.full((len(ids), width), self._pad_id, dtype=torch.long)
+            mask = torch.zeros((len(ids), width), dtype=torch.long)
+            for i, row in enumerate(ids):
+                input_ids[i, width - len(row) :] = torch.tensor(row)
+                mask[i, width - len(row) :] = 1
+            clock = _FirstTokenClock() if len(batch) == 1 else None
+            started = time.perf_counter()
+            with torch.inference_mode():
+                generated = self.model.generate(  # type: ignore[operator]  # typed as a tensor attribute
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    generation_config=config,
+                    streamer=clock,
+                )
+            seconds = time.perf_counter() - started
+            for row in generated[:, width:]:
+                tokens = _until_end(row, self._end_ids)
+                out.append(
+                    Generation(
+                        text=str(self.tokenizer.decode(tokens, skip_special_tokens=True)).strip(),
+                        seconds=seconds,
+                        first_token_seconds=clock.seconds(started) if clock is not None else None,
+                        completion_tokens=len(tokens),
+                    )
+                )
+        return out
+
+    @property
+    def _end_ids(self) -> frozenset[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = eos if isinstance(eos, list) else [eos]
+        return frozenset(int(i) for i in ids if i is not None) | {self._pad_id}
+
+    # Bits per character
+
+    async def text_bits(self, texts: Sequence[str]) -> list[BitsPerCharacter]:
+        async with self._lock:
+            return await asyncio.to_thread(self._text_bits, texts)
+
+    def _text_bits(self, texts: Sequence[str]) -> list[BitsPerCharacter]:
+        return [
+            bits_per_character(
+                self.model, self.tokenizer, [text], max_length=self.max_length, batch_size=self.batch_size
+            )
+            for text in texts
+        ]
+
+
+def _until_end(row: torch.Tensor, end_ids: frozenset[int]) -> list[int]:
+    tokens: list[int] = []
+    for token in row.tolist():
+        if token in end_ids:
+            break
+        tokens.append(int(token))
+    return tokens
+
+
+class _FirstTokenClock:
+    """A generation streamer that only notes when the first new token arrives (the prompt arrives first)."""
+
+    def __init__(self) -> None:
+        self._puts = 0
+        self._first_token_at: float | None = None
+
+    def put(self, value: object) -> None:
+        self._puts += 1
+        if self._puts == 2:
+            self._first_token_at = time.perf_counter()
+
+    def end(self) -> None:
+        return None
+
+    def seconds(self, started: float) -> float | None:
+        return None if self._first_token_at is None else self._first_token_at - started

@@ -1,8 +1,9 @@
 """How fast the local vLLM (CPU) serves the tiny Gemma 3: ready time, time to first token, memory.
 
-    .venv/bin/python bench/vllm_startup.py [--requests 20] [--train-seconds 0] [-- extra vLLM flags]
+    .venv/bin/python bench/vllm_startup.py [--requests 20] [--vllm-defaults] [-- extra vLLM flags]
 
-Prints one table row per run; start-up counts from process start to the first real completion.
+Start-up counts from process start to the first real completion; ``--vllm-defaults`` drops the runtime's
+``--enforce-eager --distributed-executor-backend uni`` to compare with vLLM's own defaults.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--train-seconds", type=float, default=0.0)
+    parser.add_argument("--vllm-defaults", action="store_true", help="torch.compile and a separate worker")
     parser.add_argument("--model", type=Path, help="serve this folder instead of building a fresh one")
     parser.add_argument("--log", type=Path, help="keep vLLM's log here")
     parser.add_argument("extra", nargs="*", help="extra vLLM flags, after --")
@@ -60,6 +62,8 @@ async def main() -> None:
             served_model_name="tiny",
             venv=settings.vllm_venv,
             log_path=args.log or Path(scratch) / "vllm.log",
+            enforce_eager=not args.vllm_defaults,
+            single_process_executor=not args.vllm_defaults,
             extra_args=tuple(args.extra),
         )
         started = time.perf_counter()
@@ -71,7 +75,7 @@ async def main() -> None:
             rss_gib = server.rss_bytes() / 2**30
     ttft_ms = statistics.median(run[0] for run in runs) * 1000
     tokens_per_second = sum(run[2] for run in runs) / sum(run[1] for run in runs)
-    flags = " ".join(args.extra) or "(defaults)"
+    flags = " ".join(options.command()[options.command().index("--max-num-seqs") :])
     print("| flags | build s | ready s | TTFT p50 ms | tokens/s (1 stream) | RSS GiB |")
     print("|---|---|---|---|---|---|")
     print(

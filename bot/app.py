@@ -69,6 +69,7 @@ async def run_bot(settings: Settings) -> None:
     else:
         log.warning("SORO_TELEGRAM_TOKEN is empty: Telegram is off")
 
+    services.metrics.prime(channels=senders)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -115,8 +115,9 @@ class Pipeline:
                 result, enqueue = await self._accept_new(session, inbound)
         if enqueue is not None:
             await self._enqueue(enqueue)
-        if result.outcome is Outcome.REJECTED and result.notice is not None:
-            log.info("message from %s:%s rejected", inbound.channel, _redact(inbound.address))
+        log.info("message from %s:%s %s", inbound.channel, _redact(inbound.address), result.outcome.value)
+        if self.settings.debug_log_text:
+            log.info("text from %s:%s: %r", inbound.channel, _redact(inbound.address), inbound.text)
         return result
 
     async def _accept_new(self, session: AsyncSession, inbound: Inbound) -> tuple[Accepted, TurnRequest | None]:

@@ -72,6 +72,7 @@ class Worker:
         self.concurrency = settings.worker_concurrency
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.metrics.capacity.set(self.concurrency)
+        self.metrics.prime(llm_error_kinds=[error.__name__ for error in RETRYABLE])
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish what is in flight (unfinished requests stay pending)."""

@@ -6,11 +6,26 @@ interpreter without their series colliding.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Answers on a 2G link are slow: latency buckets reach 120 s.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 90, 120)
 FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+
+# The label values a process knows before its first event, created at 0 by ``prime``. A labelled series is
+# born at its first event, and rate()/increase() cannot see the step from "no series" to 1: without priming,
+# the first 429 or the first dead letter of a process would never show on a dashboard or fire an alert.
+REPLY_KINDS = ("answer", "expired", "failed", "busy", "notice")
+REJECTION_REASONS = ("non_text", "too_long", "empty", "busy", "rate_limited", "quota")
+SMS_REJECTION_REASONS = ("sms_quota", "unreadable", "opted_out")
+PREVIEW_OUTCOMES = ("sent", "skipped")
+TELEGRAM_METHODS = ("sendMessage", "sendMessageDraft", "editMessageText")
+TELEGRAM_ERROR_CODES = ("429", "network")
+DLR_STATUSES = ("delivered", "undelivered", "buffered", "smsc_accepted", "smsc_rejected")
+SMS_GATEWAY_ERROR_KINDS = ("connection", "auth")
+WORKER_OUTCOMES = ("answered", "expired", "dead_letter")
 
 
 class BotMetrics:
@@ -25,7 +40,7 @@ class BotMetrics:
         self.messages_rejected = Counter(
             "soro_messages_rejected_total",
             "Messages answered with a notice instead of a model turn",
-            ["channel", "reason"],  # non_text, too_long, busy, rate_limited, quota, unknown_command
+            ["channel", "reason"],  # REJECTION_REASONS, SMS_REJECTION_REASONS
             registry=r,
         )
         self.duplicates = Counter(
@@ -34,7 +49,7 @@ class BotMetrics:
         self.replies_delivered = Counter(
             "soro_replies_delivered_total",
             "Final replies delivered to users",
-            ["channel", "kind"],  # answer, expired, failed, busy, notice
+            ["channel", "kind"],  # REPLY_KINDS
             registry=r,
         )
         self.end_to_end_latency = Histogram(
@@ -104,6 +119,33 @@ class BotMetrics:
             "soro_sms_gateway_errors_total", "Failed calls to the SMS gateway", ["kind"], registry=r
         )
 
+    def prime(self, channels: Iterable[str]) -> None:
+        """Create the series of ``channels`` (telegram, sms, console) at 0, as the process starts."""
+        channels = list(channels)
+        for channel in channels:
+            for counter in (self.messages_received, self.duplicates, self.deadline_expired, self.dead_letters):
+                counter.labels(channel)
+            self.end_to_end_latency.labels(channel)
+            self.first_visible_text.labels(channel)
+            for kind in REPLY_KINDS:
+                self.replies_delivered.labels(channel, kind)
+            reasons = REJECTION_REASONS + (SMS_REJECTION_REASONS if channel == "sms" else ())
+            for reason in reasons:
+                self.messages_rejected.labels(channel, reason)
+            for outcome in PREVIEW_OUTCOMES:
+                self.partial_updates.labels(channel, outcome)
+        if "telegram" in channels:
+            for method in TELEGRAM_METHODS:
+                self.telegram_api_latency.labels(method)
+                self.telegram_bytes_sent.labels(method)
+                for code in TELEGRAM_ERROR_CODES:
+                    self.telegram_api_errors.labels(method, code)
+        if "sms" in channels:
+            for status in DLR_STATUSES:
+                self.sms_dlr.labels(status)
+            for kind in SMS_GATEWAY_ERROR_KINDS:
+                self.sms_gateway_errors.labels(kind)
+
 
 class WorkerMetrics:
     """The inference worker: queue, model calls and their outcomes."""
@@ -133,10 +175,17 @@ class WorkerMetrics:
         self.requests = Counter(
             "soro_worker_requests_total",
             "Requests finished by a worker, by outcome",
-            ["outcome"],  # answered, expired, dead_letter
+            ["outcome"],  # WORKER_OUTCOMES
             registry=r,
         )
         self.reclaimed = Counter(
             "soro_worker_reclaimed_total", "Requests taken over from a worker that went silent", registry=r
         )
         self.llm_errors = Counter("soro_llm_errors_total", "Failed model calls, by kind", ["kind"], registry=r)
+
+    def prime(self, llm_error_kinds: Iterable[str] = ()) -> None:
+        """Create the outcome series, and those of the model errors a worker retries, at 0 (see ``BotMetrics``)."""
+        for outcome in WORKER_OUTCOMES:
+            self.requests.labels(outcome)
+        for kind in llm_error_kinds:
+            self.llm_errors.labels(kind)

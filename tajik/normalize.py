@@ -24,6 +24,8 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200e\u200f\ufeff\ufffe]")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# A regex scan, not a loop over characters: the corpus pipeline normalises every web page.
+_LEGACY_LETTER = re.compile(f"[{''.join(sorted(LEGACY_LETTERS))}]")
 
 
 def looks_tajik(text: str) -> bool:
@@ -66,7 +68,7 @@ def repair_legacy_font(text: str) -> str:
     PDFs are often bilingual (Tajik and Russian side by side), and their Tajik half needs the repair as much as
     a Tajik-only document does. Russian words carry none of the legacy code points, so they pass unchanged.
     """
-    if not any(ch in LEGACY_LETTERS for ch in text):
+    if not _LEGACY_LETTER.search(text):
         return text
     return text.translate(LEGACY_FONT_MAP) if _uses_tajik_legacy_font(text) else text
 

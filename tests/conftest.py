@@ -51,29 +51,40 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated with ``soro db upgrade``'s code."""
-    server = os.environ.get("SORO_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-    name = f"soro_test_{uuid.uuid4().hex[:10]}"
-    admin = f"{server}/postgres"
-
-    async def run(statement: str) -> None:
-        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+def _admin(server: str, statement: str) -> None:
+    async def run() -> None:
+        engine = create_async_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as connection:
                 await connection.execute(text(statement))
         finally:
             await engine.dispose()
 
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[tuple[str, str]]:
+    """A PostgreSQL database migrated once per session with ``soro db upgrade``'s code, to clone from."""
+    server = os.environ.get("SORO_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+    name = f"soro_template_{uuid.uuid4().hex[:10]}"
     try:
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        _admin(server, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # pragma: no cover - environment problem
         pytest.fail(f"PostgreSQL is not reachable at {server}: {exc}")
-    url = f"{server}/{name}"
-    upgrade(url)
-    yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    upgrade(f"{server}/{name}")
+    yield server, name
+    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_template: tuple[str, str]) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test."""
+    server, template = postgres_template
+    name = f"soro_test_{uuid.uuid4().hex[:10]}"
+    _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield f"{server}/{name}"
+    _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

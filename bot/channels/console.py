@@ -80,6 +80,7 @@ class ConsoleChat:
             streams={reply_stream: CHANNEL},
         )
         self.reply_stream = reply_stream
+        services.metrics.prime(channels=[CHANNEL])
 
     async def run(self) -> int:
         stop = asyncio.Event()

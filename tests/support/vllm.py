@@ -9,6 +9,8 @@ Fixtures (session scope; the server starts on first use, once per test session, 
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,11 @@ async def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFac
         venv=_vllm_venv(),
         log_path=tmp_path_factory.mktemp("vllm") / "vllm.log",
     )
+    if port := os.environ.get("SORO_TEST_VLLM_PORT"):
+        # Local iteration: reuse a vLLM already serving the same tiny model (built with the same seed).
+        server = VllmServer(dataclasses.replace(options, port=int(port)))
+        yield ServedModel(server.base_url, server.model, tiny_model_dir, int(port), server)
+        return
     async with VllmServer(options) as server:
         yield ServedModel(
             base_url=server.base_url,

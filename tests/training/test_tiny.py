@@ -66,7 +66,7 @@ def test_chat_template_is_gemma3(tiny_model_dir: Path) -> None:
         "<start_of_turn>model\n"
     )
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]  # as vLLM tokenizes a chat prompt
-    turn_ids = tokenizer.convert_tokens_to_ids(["<start_of_turn>", "<end_of_turn>"])
+    turn_ids = [tokenizer.convert_tokens_to_ids(token) for token in ("<start_of_turn>", "<end_of_turn>")]
     assert ids.count(turn_ids[0]) == 4 and ids.count(turn_ids[1]) == 3  # special tokens, not spelled out
 
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +21,17 @@ class ResumeConflict(RuntimeError):
     """The work folder holds a run of a different config; resuming it would mix two corpora."""
 
 
+class StageFailed(RuntimeError):
+    """A task of a stage raised; the finished tasks stay finished, so running again resumes."""
+
+
+def _check_sources(config: CurationConfig) -> None:
+    """A misspelt local path fails here, in one line, rather than as a traceback from inside a task."""
+    for source in config.sources:
+        if "://" not in source.path and not Path(source.path).exists():
+            raise FileNotFoundError(f"source {source.name}: {source.path} does not exist")
+
+
 @dataclass(frozen=True)
 class BuildResult:
     layout: Layout
@@ -32,8 +44,11 @@ def _claim_work_dir(config: CurationConfig, layout: Layout, restart: bool) -> No
     """Record the config in the work folder, or check that a previous, unfinished run used the same one."""
     fingerprint_file = layout.work / "config.json"
     if restart:
-        for folder in (layout.work, layout.shards, layout.report):
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(layout.work, ignore_errors=True)
+        shutil.rmtree(layout.report, ignore_errors=True)
+        # Only what the shard writer makes: the shard folder may be shared with other files.
+        for shard in [*layout.shards.glob("*.parquet"), *layout.shards.glob("*.jsonl.gz")]:
+            shard.unlink()
     fingerprint = resume_fingerprint(config)
     if fingerprint_file.is_file():
         previous: dict[str, Any] = json.loads(fingerprint_file.read_text(encoding="utf-8"))
@@ -60,7 +75,13 @@ def _run_in_this_process(
     with quiet as display, StageProgress(display, stages, layout) as progress:
         for stage in stages:
             with progress.running(stage):
-                make_executor(stage, config.executor, layout).run()
+                try:
+                    make_executor(stage, config.executor, layout).run()
+                except Exception as exc:
+                    raise StageFailed(
+                        f"stage {stage.slug} failed: {exc!r}. Its task logs: {layout.logs(stage.slug) / 'logs'}. "
+                        "Finished tasks are kept: run the same command again to resume."
+                    ) from exc
 
 
 def _submit_to_slurm(stages: list[Stage], config: CurationConfig, layout: Layout, console: Console) -> None:
@@ -81,6 +102,7 @@ def build_corpus(
 ) -> BuildResult:
     console = console or Console(stderr=True)
     layout = layout_of(config)
+    _check_sources(config)
     _claim_work_dir(config, layout, restart)
     stages = build_stages(config)
     if config.executor.kind == "slurm":

@@ -22,15 +22,18 @@ def build(
     from rich.console import Console
 
     from training.config import ConfigError
-    from training.data.build import ResumeConflict, build_corpus
+    from training.data.build import ResumeConflict, StageFailed, build_corpus
     from training.data.config import load_curation_config
 
     console = Console(stderr=True)
     try:
         result = build_corpus(load_curation_config(config_path), restart=restart, console=console, verbose=verbose)
     except (ConfigError, ResumeConflict, FileNotFoundError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from None
+    except StageFailed as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1) from None
     if result.report is None:
         return
     console.print(f"Shards: {result.layout.shards}")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from training.config import config_to_dict, load_config
 
-SourceKind = Literal["jsonl", "parquet", "fineweb2", "warc", "pdf", "curriculum"]
+SourceKind = Literal["jsonl", "parquet", "fineweb2", "warc", "pdf", "text", "curriculum"]
 # Steps a source may skip, e.g. hand-made school material that a web-text quality heuristic would misjudge.
 SkippableStep = Literal["language", "quality"]
 
@@ -230,10 +230,13 @@ class ExecutorOptions:
 
 @dataclass(frozen=True)
 class CurationConfig:
+    # The training shards and nothing else, so a training config can name this folder as it is.
     output_dir: Path
     sources: list[SourceConfig]
-    # Intermediate files, logs and the resume state; default: <output_dir>/_work.
+    # Intermediate files, removed documents, logs and the resume state; default: <output_dir>.work beside it.
     work_dir: Path | None = None
+    # report.md, report.json, language_score.png, samples.md; default: <output_dir>.report beside it.
+    report_dir: Path | None = None
     extract: ExtractOptions = field(default_factory=ExtractOptions)
     normalise: NormaliseOptions = field(default_factory=NormaliseOptions)
     language: LanguageOptions = field(default_factory=LanguageOptions)
@@ -254,7 +257,13 @@ class CurationConfig:
 
     @property
     def work(self) -> Path:
-        return self.work_dir if self.work_dir is not None else self.output_dir / "_work"
+        return self.work_dir if self.work_dir is not None else self.output_dir.with_name(f"{self.output_dir.name}.work")
+
+    @property
+    def report_folder(self) -> Path:
+        if self.report_dir is not None:
+            return self.report_dir
+        return self.output_dir.with_name(f"{self.output_dir.name}.report")
 
 
 def load_curation_config(path: str | Path) -> CurationConfig:
@@ -269,6 +278,7 @@ def resume_fingerprint(config: CurationConfig) -> dict[str, Any]:
     """
     plain = config_to_dict(config)
     plain.pop("work_dir")
+    plain.pop("report_dir")
     plain["executor"] = {"tasks": config.executor.tasks}
     plain["report"] = {"tokenizer": config.report.tokenizer}
     return plain

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from tajik import normalize
 from tajik.letters import LEGACY_LETTERS
 
+_LEGACY_LETTER = re.compile(f"[{''.join(sorted(LEGACY_LETTERS))}]")
+
 
 def _has_legacy_letters(text: str) -> bool:
-    return any(ch in LEGACY_LETTERS for ch in text)
+    return _LEGACY_LETTER.search(text) is not None
 
 
 class TajikNormalizer(PipelineStep):

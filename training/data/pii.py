@@ -17,14 +17,22 @@ from datatrove.pipeline.formatters.base import BaseFormatter
 from training.data.config import PiiOptions
 
 _SEP = r"[\s\-.()]*"
-_INTERNATIONAL_PHONE = re.compile(rf"(?<![\w+])(?:\+|00)?992{_SEP}(?:\d{_SEP}){{8}}\d(?!\d)")
-# Local mobile numbers: an operator code, then 3-2-2 digits (93 123 45 67, (93) 123-45-67, 931234567).
+# A phone number stands alone: one that continues a run of numbers ("4344 358 52 56 11 11 11") is a table row.
+_ALONE_BEFORE = r"(?<![\w+\-.])(?<!\d[\s\-.])"
+_ALONE_AFTER = r"(?![\w\-])(?![\s\-.]\d)"
+_INTERNATIONAL_PHONE = re.compile(rf"{_ALONE_BEFORE}(?:\+|00)?992{_SEP}(?:\d{_SEP}){{8}}\d{_ALONE_AFTER}")
+# Local mobile numbers: an operator code, then 3-2-2 digits, grouped the same way throughout
+# (93 123 45 67, (93) 123-45-67) or not at all (931234567).
+_OPERATOR = r"(?:9\d|88|77|55|50|11|10|00|01|20|40|70)"
 _MOBILE_PHONE = re.compile(
-    r"(?<![\w+\-.])(?:8[\s\-]?)?\(?(?:9\d|88|77|55|50|11|10|00|01|20|40|70)\)?[\s\-]?"
-    r"\d{3}[\s\-]?\d{2}[\s\-]?\d{2}(?![\w\-])"
+    rf"{_ALONE_BEFORE}(?:8[\s\-]?)?"
+    rf"(?:(?:\({_OPERATOR}\)[\s\-]?|{_OPERATOR}[\s\-])\d{{3}}[\s\-]\d{{2}}[\s\-]\d{{2}}|{_OPERATOR}\d{{7}})"
+    rf"{_ALONE_AFTER}"
 )
 # Landlines with a city code (3xx or 3xxx) and the rest in pairs: (372) 21-45-67, 8 (3422) 5-12-34.
-_LANDLINE_PHONE = re.compile(r"(?<![\w+\-.])(?:8[\s\-]?)?\(?3\d{2,3}\)?[\s\-]?\d{1,2}[\s\-]\d{2}[\s\-]\d{2}(?![\w\-])")
+_LANDLINE_PHONE = re.compile(
+    rf"{_ALONE_BEFORE}(?:8[\s\-]?)?\(?3\d{{2,3}}\)?[\s\-]?\d{{1,2}}[\s\-]\d{{2}}[\s\-]\d{{2}}{_ALONE_AFTER}"
+)
 # After a word that says "phone", any run of 5-12 digits with separators is a number.
 _LABELLED_PHONE = re.compile(
     r"\b(?:[Тт]ел(?:ефон(?:и)?)?|[Tt]el|[Pp]hone)\.?:?\s*(?P<number>\+?\d(?:[\s\-()]?\d){4,11})(?!\d)"

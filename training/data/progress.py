@@ -77,9 +77,15 @@ def output_to(log: Path) -> Iterator[Console]:
     """Send everything written to stdout/stderr (by datatrove, its worker processes, trafilatura …) to ``log``;
     yield a console that still writes to the terminal."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        terminal_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        # No file descriptor to redirect (a notebook, an embedding host): leave the output where it goes.
+        yield Console(stderr=True)
+        return
     sys.stdout.flush()
     sys.stderr.flush()
-    terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", encoding="utf-8", closefd=True)
+    terminal = os.fdopen(os.dup(terminal_fd), "w", encoding="utf-8", closefd=True)
     saved = {fd: os.dup(fd) for fd in (1, 2)}
     try:
         with log.open("ab") as sink:

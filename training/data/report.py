@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datatrove.utils.stats import PipelineStats, Stats
+from datatrove.utils.stats import MetricStats, MetricStatsDict, PipelineStats, Stats
 
 from training.data.config import CurationConfig
 from training.data.langid import SCORE_BINS
@@ -74,7 +74,16 @@ def read_stage_stats(logging_dir: Path) -> dict[str, Stats]:
     for stats_file in sorted(stats_dir.glob("*.json")) if stats_dir.is_dir() else []:
         task = PipelineStats.from_json(json.loads(stats_file.read_text(encoding="utf-8")))
         merged = task if merged is None else merged + task
-    return {} if merged is None else {step.name: step for step in merged.stats}
+    if merged is None:
+        return {}
+    for step in merged.stats:
+        # Read back from JSON a counter is a bare number or a dict until two tasks' stats are added up.
+        step.stats = MetricStatsDict(init={key: _metric(value) for key, value in step.stats.items()})
+    return {step.name: step for step in merged.stats}
+
+
+def _metric(value: object) -> MetricStats:
+    return value if isinstance(value, MetricStats) else MetricStats.from_dict(value)
 
 
 def _stat(stats: Stats, key: str) -> int:
@@ -158,8 +167,7 @@ def build_report(config: CurationConfig, stages: list[Stage], layout: Layout) ->
                 rows.append(StepRow(checkpoint, source, previous.docs, current.docs, previous.chars, current.chars))
             previous = current
 
-    step_stats = {name: stats for stage_stats in all_stats.values() for name, stats in stage_stats.items()}
-    tokens = next((stats for name, stats in step_stats.items() if "Tokens" in name), None)
+    counters = _counters_of_steps(all_stats)
     totals = [
         SourceTotals(
             source,
@@ -167,30 +175,39 @@ def build_report(config: CurationConfig, stages: list[Stage], layout: Layout) ->
             flows["read"].get(source, Flow()).chars,
             flows["output"].get(source, Flow()).docs,
             flows["output"].get(source, Flow()).chars,
-            _stat(tokens, f"tokens/{source}") if tokens else 0,
+            counters["Tokens"][f"tokens/{source}"],
         )
         for source in source_names
     ]
     bins: dict[str, list[int]] = {}
-    language = next((stats for name, stats in step_stats.items() if "Tajik language ID" in name), None)
     for source in source_names:
-        if language is not None:
-            counts = [_stat(language, f"score_bin/{source}/{b:02d}") for b in range(SCORE_BINS)]
-            if any(counts):
-                bins[source] = counts
-    normaliser = next((stats for name, stats in step_stats.items() if "Tajik normalisation" in name), None)
-    pii = next((stats for name, stats in step_stats.items() if "Tajik PII" in name), None)
+        counts = [counters["Tajik language ID"][f"score_bin/{source}/{b:02d}"] for b in range(SCORE_BINS)]
+        if any(counts):
+            bins[source] = counts
+    pii = counters["Tajik PII"]
     return CurationReport(
         steps=rows,
         sources=totals,
         removal_reasons=_removal_reasons(all_stats).most_common(),
         language_score_bins=bins,
-        legacy_font_repaired=_stat(normaliser, "legacy_font_repaired") if normaliser else 0,
-        pii_found={key.removeprefix("pii_"): _stat(pii, key) for key in pii.stats if key.startswith("pii_")}
-        if pii
-        else {},
+        legacy_font_repaired=counters["Tajik normalisation"]["legacy_font_repaired"],
+        pii_found={key.removeprefix("pii_"): count for key, count in sorted(pii.items()) if key.startswith("pii_")},
         tokenizer=config.report.tokenizer or "whitespace words",
     )
+
+
+_COUNTED_STEPS = ("Tokens", "Tajik language ID", "Tajik normalisation", "Tajik PII")
+
+
+def _counters_of_steps(all_stats: dict[str, dict[str, Stats]]) -> dict[str, Counter[str]]:
+    """Our own steps' counters, added up over every stage they run in (one per source for the Tajik ones)."""
+    counters: dict[str, Counter[str]] = {step: Counter() for step in _COUNTED_STEPS}
+    for stage_stats in all_stats.values():
+        for name, stats in stage_stats.items():
+            for step in _COUNTED_STEPS:
+                if step in name:
+                    counters[step].update({key: _stat(stats, key) for key in stats.stats})
+    return counters
 
 
 def plot_language_scores(report: CurationReport, threshold: float, path: Path) -> None:

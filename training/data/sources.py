@@ -16,6 +16,7 @@ DEFAULT_GLOBS = {
     "fineweb2": "**/*.parquet",
     "warc": "**/*.warc*",
     "pdf": "**/*.pdf",
+    "text": "**/*.txt",
 }
 
 
@@ -55,6 +56,7 @@ def source_steps(source: SourceConfig, extract: ExtractOptions) -> list[Pipeline
 
     from training.data.curriculum import CurriculumReader
     from training.data.pdf import PdfReader
+    from training.data.plaintext import TextFileReader
 
     tags = {"source": source.name, "kind": source.kind, **source.metadata}
     glob = source.glob or DEFAULT_GLOBS.get(source.kind)
@@ -86,6 +88,8 @@ def source_steps(source: SourceConfig, extract: ExtractOptions) -> list[Pipeline
                 default_metadata=tags,
             )
         ]
+    if source.kind == "text":
+        return [TextFileReader(source.path, glob_pattern=glob, limit=source.limit, default_metadata=tags)]
     return [
         CurriculumReader(
             source.path,

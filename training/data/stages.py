@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
@@ -41,18 +42,12 @@ FINALISE_CHECKPOINTS = ("prepared", "exact_dedup", "near_dedup", "pii", "deconta
 
 @dataclass(frozen=True)
 class Layout:
-    """Where a run keeps its files."""
+    """Where a run keeps its files: shards, report and work in three folders, so the shard folder holds shards
+    only and a training run can read it whole."""
 
-    output_dir: Path
+    shards: Path
+    report: Path
     work: Path
-
-    @property
-    def shards(self) -> Path:
-        return self.output_dir / "shards"
-
-    @property
-    def report(self) -> Path:
-        return self.output_dir / "report"
 
     @property
     def prepared(self) -> Path:
@@ -79,12 +74,12 @@ class Stage:
     title: str
     pipeline: list[PipelineStep]
     tasks: int
-    # Sources this stage prepares (empty for cross-source stages).
+    # The source a prepare stage reads; None for the cross-source stages.
     source: str | None = None
 
 
 def layout_of(config: CurationConfig) -> Layout:
-    return Layout(config.output_dir, config.work)
+    return Layout(config.output_dir, config.report_folder, config.work)
 
 
 def _removed_writer(layout: Layout, step: str) -> DiskWriter:
@@ -130,15 +125,14 @@ def _prepare_stage(config: CurationConfig, source: SourceConfig, layout: Layout)
     return Stage(f"prepare-{source.name}", f"prepare {source.name}", pipeline, config.executor.tasks, source.name)
 
 
-def _source_priority(priorities: dict[str, int], document: object) -> int:
+def _source_priority(priorities: dict[str, int], document: Document) -> int:
     """Of exact copies, the one from the source listed first in the config survives."""
-    metadata = getattr(document, "metadata", {})
-    return priorities.get(str(metadata.get("source", "")), 1)
+    return priorities.get(str(document.metadata.get("source", "")), 1)
 
 
-def _dedup_key(document: object) -> str:
+def _dedup_key(document: Document) -> str:
     """Exact duplicates: the same words, whatever the case and the spacing."""
-    return " ".join(str(getattr(document, "text", "")).lower().split())
+    return " ".join(document.text.lower().split())
 
 
 def build_stages(config: CurationConfig) -> list[Stage]:
@@ -276,5 +270,5 @@ def build_stages(config: CurationConfig) -> list[Stage]:
             Tally("decontamination"),
         ]
     final += [TokenCounter(config.report.tokenizer), shard_writer(config.output, str(layout.shards)), Tally("output")]
-    stages.append(Stage("finalise", "finalise: dedup → PII → decontamination → shards", final, tasks))
+    stages.append(Stage("finalise", "finalise: filter, scrub, write shards", final, tasks))
     return stages

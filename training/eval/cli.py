@@ -14,9 +14,7 @@ app = typer.Typer(no_args_is_help=True, help="Evaluate a model folder or an endp
 
 @app.command()
 def run(
-    config_path: Annotated[
-        Path, typer.Argument(metavar="CONFIG", help="Suite config (YAML), e.g. configs/eval/tajik.yaml.")
-    ],
+    config: Annotated[Path, typer.Argument(help="Suite config (YAML), e.g. configs/eval/tajik.yaml.")],
     model: Annotated[Path | None, typer.Option(help="Local model folder (log-likelihood scoring).")] = None,
     endpoint: Annotated[
         str | None, typer.Option(help="OpenAI-compatible base URL ending in /v1 (generation scoring).")
@@ -38,35 +36,35 @@ def run(
     settings = Settings()
     setup_logging(settings.log_level)
     try:
-        config = load_eval_config(config_path)
+        suite = load_eval_config(config)
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="CONFIG") from None
     if model is not None and endpoint is not None:
         raise typer.BadParameter("give --model or --endpoint, not both")
     if model is not None:
-        config = replace(config, model=ModelConfig(local=LocalModelConfig(path=model)))
+        suite = replace(suite, model=ModelConfig(local=LocalModelConfig(path=model)))
     elif endpoint is not None:
-        config = replace(config, model=ModelConfig(endpoint=EndpointConfig(base_url=endpoint, model=served_model)))
-    if config.model is None:
+        suite = replace(suite, model=ModelConfig(endpoint=EndpointConfig(base_url=endpoint, model=served_model)))
+    if suite.model is None:
         raise typer.BadParameter("the config names no model: give --model FOLDER or --endpoint URL")
     if task:
-        unknown = sorted(set(task) - {t.name for t in config.tasks})
+        unknown = sorted(set(task) - {t.name for t in suite.tasks})
         if unknown:
             raise typer.BadParameter(f"no such task(s): {', '.join(unknown)}", param_hint="--task")
-        config = replace(config, tasks=[t for t in config.tasks if t.name in task])
-    config = replace(
-        config,
-        name=name or config.name,
-        data_root=data_root or config.data_root,
-        limit=limit if limit is not None else config.limit,
+        suite = replace(suite, tasks=[t for t in suite.tasks if t.name in task])
+    suite = replace(
+        suite,
+        name=name or suite.name,
+        data_root=data_root or suite.data_root,
+        limit=limit if limit is not None else suite.limit,
     )
-    out_dir = out or config.output_dir / config.name
+    out_dir = out or suite.output_dir / suite.name
 
     async def main() -> int:
-        assert config.model is not None
-        backend = open_backend(config.model)
+        assert suite.model is not None
+        backend = open_backend(suite.model)
         try:
-            outcome = await run_suite(config, backend, out_dir, system_prompt=settings.system_prompt)
+            outcome = await run_suite(suite, backend, out_dir, system_prompt=settings.system_prompt)
         finally:
             await backend.aclose()
         typer.echo((outcome.out_dir / "results.md").read_text(encoding="utf-8"))
@@ -78,7 +76,7 @@ def run(
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders; the first is the baseline.")],
+    runs: Annotated[list[Path], typer.Argument(help="Run folders; the first is the baseline.")],
     out: Annotated[Path, typer.Option(help="Folder for compare.md and compare.png.")] = Path("out/eval/compare"),
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
@@ -89,6 +87,6 @@ def compare(
     try:
         table, chart = compare_runs(list(runs), out, resamples=resamples, seed=seed)
     except FileNotFoundError as exc:
-        raise typer.BadParameter(str(exc), param_hint="RUN") from None
+        raise typer.BadParameter(str(exc), param_hint="RUNS") from None
     typer.echo(table.read_text(encoding="utf-8"))
     typer.echo(f"Table: {table}\nChart: {chart}")

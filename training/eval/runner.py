@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
+
 from training.config import config_to_dict
 from training.eval.backends.base import Backend, UnsupportedByBackend
 from training.eval.config import EvalConfig, ModelConfig
@@ -85,7 +87,9 @@ async def run_suite(config: EvalConfig, backend: Backend, out_dir: Path, *, syst
                 system_prompt=system_prompt,
                 limit=config.limit,
             )
-        except (DatasetError, UnsupportedByBackend) as exc:
+        except (DatasetError, UnsupportedByBackend, openai.APIError) as exc:
+            # A missing file, a backend that cannot do the task, or an endpoint that refused a request
+            # (e.g. a prompt longer than its context): the other tasks still run.
             log.warning("task %s: skipped: %s", task.name, exc)
             run["skipped"][task.name] = str(exc)
             continue

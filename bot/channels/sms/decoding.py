@@ -18,7 +18,7 @@ REPLACEMENT = "\ufffd"
 # Below this share of readable characters a message is not worth a model turn: the user is asked to resend.
 MIN_READABLE_SHARE = 0.6
 _PLAUSIBLE_SHARE = 0.9
-_FALLBACKS = ("utf-8", "utf-16-be", "cp1251")
+_STRICT_FALLBACKS = ("utf-8", "utf-16-be")
 
 
 def _codec(charset: str) -> str | None:
@@ -57,7 +57,10 @@ def decode_text(data: bytes, charset: str, ucs2: bool = False) -> str | None:
         strict = data.decode(declared)
     if strict is not None and plausible(strict):
         return strict
-    for codec in _FALLBACKS:
+    # Valid but odd in the declared encoding: only another strict reading may replace it (Windows-1251
+    # reads any bytes at all, so it is tried only for bytes the declared encoding cannot read).
+    fallbacks = _STRICT_FALLBACKS if strict is not None else (*_STRICT_FALLBACKS, "cp1251")
+    for codec in fallbacks:
         if codec == declared or (codec == "utf-16-be" and len(data) % 2):
             continue
         try:

@@ -63,7 +63,10 @@ class SmsDispatcher:
             try:
                 rows = await self.outbox.claim_due(self.lease_seconds)
                 if rows:
-                    await asyncio.gather(*(self._send(row) for row in rows))
+                    results = await asyncio.gather(*(self._send(row) for row in rows), return_exceptions=True)
+                    for row, result in zip(rows, results, strict=True):
+                        if isinstance(result, Exception):  # its lease runs out, and it is tried again
+                            log.error("SMS %d: %s", row.id, result, exc_info=result)
                     continue
                 if time.monotonic() >= self._next_purge:
                     await self.outbox.purge(utcnow() - RETENTION)

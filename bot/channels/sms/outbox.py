@@ -18,6 +18,7 @@ from bot.store.models import DeliveryState, Message, OutboundSms, Request, Reque
 # Later states never give way to earlier ones: reports arrive out of order, and retried.
 _RANK = {DeliveryState.QUEUED: 0, DeliveryState.ACCEPTED: 1, DeliveryState.DELIVERED: 2, DeliveryState.FAILED: 2}
 _OPEN_REQUEST = (RequestState.PENDING_ENQUEUE, RequestState.QUEUED, RequestState.DELIVERING)
+FINISH_WAIT = timedelta(minutes=2)
 
 
 class SmsOutbox:
@@ -47,14 +48,12 @@ class SmsOutbox:
         async with self.sessions() as session:
             return (await session.scalars(select(OutboundSms).where(OutboundSms.request_id == request_id))).first()
 
-    async def get(self, sms_id: int) -> OutboundSms | None:
-        async with self.sessions() as session:
-            return await session.get(OutboundSms, sms_id)
-
     async def claim_due(self, lease_seconds: float, limit: int = 50) -> list[OutboundSms]:
         """Queued SMS whose time has come, each taken for ``lease_seconds``.
 
-        An answer waits until its turn is finished: then its ``Message`` exists for the reports to update.
+        An answer waits until its turn is finished: then its ``Message`` exists for the reports to update. A turn
+        still open after ``FINISH_WAIT`` (its delivery process died between the outbox and the finish) holds
+        its answer back no longer.
         """
         now = utcnow()
         async with self.sessions() as session:
@@ -65,7 +64,11 @@ class SmsOutbox:
                     .where(
                         OutboundSms.state == DeliveryState.QUEUED,
                         OutboundSms.next_attempt_at <= now,
-                        or_(Request.id.is_(None), Request.state.not_in(_OPEN_REQUEST)),
+                        or_(
+                            Request.id.is_(None),
+                            Request.state.not_in(_OPEN_REQUEST),
+                            OutboundSms.created_at < now - FINISH_WAIT,
+                        ),
                     )
                     .order_by(OutboundSms.next_attempt_at)
                     .limit(limit)
@@ -122,27 +125,29 @@ class SmsOutbox:
         return True
 
     async def _set(self, sms_id: int, state: DeliveryState, **values: object) -> None:
-        """Move an SMS (and the answer's ``Message``) to ``state``, unless it is already further along."""
+        """Move an SMS (and the answer's ``Message``) to ``state``, unless it is already further along.
+
+        Conditional UPDATEs, not read-then-write: a report and the dispatcher may change one SMS at once.
+        """
         earlier = [s for s, rank in _RANK.items() if rank < _RANK[state]]
-        now = utcnow()
         changes = {k: v for k, v in values.items() if v is not None or k == "last_error"}
         async with self.sessions() as session, session.begin():
-            row = await session.get(OutboundSms, sms_id, with_for_update=True)
-            if row is None:
-                return
-            if row.state in earlier:
-                row.state = state
-                row.state_changed_at = now
-            for key, value in changes.items():
-                setattr(row, key, value)
-            if row.request_id is not None:
+            await session.execute(
+                update(OutboundSms)
+                .where(OutboundSms.id == sms_id, OutboundSms.state.in_(earlier))
+                .values(state=state, state_changed_at=utcnow())
+            )
+            if changes:
+                await session.execute(update(OutboundSms).where(OutboundSms.id == sms_id).values(**changes))
+            request_id = await session.scalar(select(OutboundSms.request_id).where(OutboundSms.id == sms_id))
+            if request_id is not None:
                 await session.execute(
                     update(Message)
                     .where(
-                        Message.answer_of == row.request_id,
+                        Message.answer_of == request_id,
                         or_(Message.delivery.is_(None), Message.delivery.in_(earlier)),
                     )
-                    .values(delivery=row.state)
+                    .values(delivery=state)
                 )
 
     async def purge(self, older_than: datetime) -> int:

@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +19,9 @@ from tests.support.vllm import ServedModel
 from training.eval.backends.endpoint import Endpoint
 from training.eval.config import EvalConfig, eval_config_from_dict
 from training.eval.runner import RunOutcome, run_suite
+
+if TYPE_CHECKING:
+    from training.eval.backends.local import LocalModel
 
 FIXTURES = Path(__file__).with_name("fixtures")
 PAIRS = 6  # UDHR segments in the FLORES-layout folder
@@ -133,7 +136,7 @@ class AnswerKey:
         question = max((q for q in self.choices if q in prompt), key=len, default=None)
         if question is not None:
             right = self.choices[question]
-            letters = [letter for letter, text in _OPTION_LINE.findall(prompt) if text.strip() == right]
+            letters: list[str] = [letter for letter, text in _OPTION_LINE.findall(prompt) if text.strip() == right]
             assert len(letters) == 1, f"the right option {right!r} is not shown exactly once in {prompt!r}"
             return letters[0]
         # A translation prompt names the target language ("ба забони англисӣ") before the source text.
@@ -147,12 +150,18 @@ class AnswerKey:
 
 
 @pytest.fixture(scope="session")
-async def local_run(tiny_model_dir: Path, eval_data: Path, tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
+def local_model(tiny_model_dir: Path) -> LocalModel:
     from training.eval.backends.local import LocalModel
 
-    backend = LocalModel(tiny_model_dir, batch_size=8)
+    return LocalModel(tiny_model_dir, batch_size=8)
+
+
+@pytest.fixture(scope="session")
+async def local_run(local_model: LocalModel, eval_data: Path, tmp_path_factory: pytest.TempPathFactory) -> RunOutcome:
     out_dir = tmp_path_factory.mktemp("local-run")
-    return await run_suite(suite_config(eval_data, "tiny-local"), backend, out_dir, system_prompt=TEST_SYSTEM_PROMPT)
+    return await run_suite(
+        suite_config(eval_data, "tiny-local"), local_model, out_dir, system_prompt=TEST_SYSTEM_PROMPT
+    )
 
 
 @pytest.fixture(scope="session")

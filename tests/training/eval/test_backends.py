@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.vllm import ServedModel
-from tests.training.eval.conftest import MCQ_TASKS
-from training.eval.runner import RunOutcome
+from tests.training.eval.conftest import MCQ_TASKS, TEST_SYSTEM_PROMPT, suite_config
+from training.eval.runner import RunOutcome, run_suite
+
+if TYPE_CHECKING:
+    from training.eval.backends.local import LocalModel
 
 pytestmark = pytest.mark.shared_data
 
@@ -51,6 +57,19 @@ def test_every_task_runs_on_a_local_model_folder(local_run: RunOutcome) -> None:
             scores = item["loglikelihoods"]
             assert item["prediction"] == "ABCDEFG"[scores.index(max(scores))]
     assert results["latency"].metric("first_token_p50_s").value <= results["latency"].metric("latency_p50_s").value
+
+
+@pytest.mark.train
+async def test_a_local_model_can_answer_multiple_choice_by_generation(
+    local_model: LocalModel, eval_data: Path, tmp_path: Path
+) -> None:
+    config = replace(suite_config(eval_data, "tiny-generation"), scoring="generation")
+    config = replace(config, tasks=[task for task in config.tasks if task.name in ("tajlib", "mmlu")])
+    outcome = await run_suite(config, local_model, tmp_path, system_prompt=TEST_SYSTEM_PROMPT)
+    for result in outcome.results:
+        assert result.scoring == "generation"
+        assert {"accuracy", "answered"} == {metric.name for metric in result.metrics}
+        assert all("reply" in item for item in result.items)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import pytest
 from tests.training.eval.conftest import MCQ_TASKS, PAIRS, PROMPTS, AnswerKey, suite_config
 from tests.training.eval.stand_in import OpenAIStandIn
 from training.eval.backends.endpoint import Endpoint
+from training.eval.config import eval_config_from_dict
 from training.eval.results import TaskResult
 from training.eval.runner import run_suite
 
@@ -104,3 +105,36 @@ async def test_a_run_folder_holds_json_per_task_and_a_markdown_table(
     table = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| tajlib | accuracy | 1.000 |" in table
     assert "## talim by group" in table
+
+
+async def test_the_udhr_read_in_place_scores_100_chrf_for_its_own_reference(shared_data: Path, tmp_path: Path) -> None:
+    rows = [
+        json.loads(line) for line in (shared_data / "parallel" / "udhr_multiway.jsonl").read_text("utf-8").splitlines()
+    ]
+    english: dict[str, str] = {row["tg"]: row["en"] for row in rows if row.get("tg") and row.get("en")}
+
+    def translator(messages: list[dict[str, str]]) -> str:
+        prompt = messages[-1]["content"]
+        return english[max((tg for tg in english if tg in prompt), key=len)]
+
+    config = eval_config_from_dict(
+        {
+            "name": "udhr",
+            "data_root": str(shared_data),
+            "tasks": [
+                {
+                    "type": "translation",
+                    "path": "parallel/udhr_multiway.jsonl",
+                    "source": "tgk_Cyrl",
+                    "target": "eng_Latn",
+                }
+            ],
+        }
+    )
+    async with OpenAIStandIn(translator) as server:
+        backend = Endpoint(server.base_url)
+        outcome = await run_suite(config, backend, tmp_path, system_prompt=SYSTEM_PROMPT)
+        await backend.aclose()
+    (result,) = outcome.results
+    assert len(result.item_ids) == len(english) == 51
+    assert result.headline.value == pytest.approx(100.0)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from training.eval.backends.base import Backend
+from training.eval.backends.base import Backend, UnsupportedByBackend
 from training.eval.config import (
     BelebeleTask,
     BpcTask,
@@ -50,7 +50,7 @@ def _first(limit: int | None, items: list[T]) -> list[T]:
 
 def _use_loglikelihood(scoring: Scoring, backend: Backend) -> bool:
     if scoring == "loglikelihood" and not backend.supports_loglikelihood:
-        raise ValueError(f"scoring: loglikelihood is not available from a {backend.kind} backend")
+        raise UnsupportedByBackend(f"scoring: loglikelihood is not available from a {backend.kind} backend")
     return scoring == "loglikelihood" or (scoring == "auto" and backend.supports_loglikelihood)
 
 

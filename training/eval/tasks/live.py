@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tajik import char_budget, looks_tajik, segment_count
+from tajik import char_budget, segment_count
 from training.eval.backends.base import Backend, Generation, Messages
 from training.eval.records import DatasetError, read_records
 from training.eval.results import Metric, TaskResult
@@ -38,19 +38,39 @@ def _details(prompts: Sequence[str], generations: Sequence[Generation]) -> list[
     ]
 
 
+def tajik_score(text: str) -> tuple[bool, float]:
+    """Whether ``text`` is Tajik, and how sure, by the curation pipeline's language ID at its threshold."""
+    from training.data.config import LanguageOptions
+    from training.data.langid import identify
+
+    if not text.strip():
+        return False, 0.0
+    options = LanguageOptions()
+    guess = identify(
+        text,
+        threshold=options.threshold,
+        letter_share_for_full_score=options.letter_share_for_full_score,
+        max_chars=options.max_chars,
+    )
+    return guess.language == "tg", guess.score
+
+
 async def score_tajik_replies(
     name: str, prompts: Sequence[str], backend: Backend, *, system_prompt: str, max_tokens: int
 ) -> TaskResult:
     generations = await backend.generate([conversation(p, system_prompt) for p in prompts], max_tokens=max_tokens)
-    # The project's offline test for Tajik text: it tells Tajik from Russian, Uzbek and Serbian Cyrillic.
-    tajik = [[1.0 if looks_tajik(generation.text) else 0.0] for generation in generations]
+    # The same offline language ID that decides which documents the training corpus keeps as Tajik.
+    judged = [tajik_score(generation.text) for generation in generations]
     return TaskResult(
         task=name,
         kind="tajik_replies",
         scoring="generation",
         item_ids=[str(i) for i in range(len(prompts))],
-        metrics=[Metric("tajik_share", "mean", True, tajik)],
-        items=_details(prompts, generations),
+        metrics=[Metric("tajik_share", "mean", True, [[1.0 if is_tajik else 0.0] for is_tajik, _ in judged])],
+        items=[
+            {**detail, "tajik": is_tajik, "language_score": round(score, 3)}
+            for detail, (is_tajik, score) in zip(_details(prompts, generations), judged, strict=True)
+        ],
     )
 
 

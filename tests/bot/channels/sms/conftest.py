@@ -44,6 +44,7 @@ class SmsStack:
     services: Services
     channel: SmsChannel
     kannel: Kannel
+    delivery: DeliveryLoop
     http: aiohttp.ClientSession
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     workers: list[tuple[Worker, asyncio.Task[None], asyncio.Event]] = field(default_factory=list)
@@ -111,8 +112,8 @@ async def running_sms_stack(settings: Settings, kannel: Kannel, workers: int = 0
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
     await kannel.start()
     stop = asyncio.Event()
-    stack = SmsStack(settings, services, channel, kannel, aiohttp.ClientSession())
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, {CHANNEL: channel.sender}, services.metrics)
+    stack = SmsStack(settings, services, channel, kannel, delivery, aiohttp.ClientSession())
     stack.tasks += [asyncio.create_task(delivery.run(stop)), asyncio.create_task(channel.run(stop))]
     for _ in range(workers):
         stack.start_worker()

@@ -24,13 +24,17 @@ async def answered(stack: SmsStack) -> list[Message]:
         return list(rows.all())
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """The embedded default and the production database."""
+    return str(request.getfixturevalue("postgres_url")) if request.param == "postgresql" else sqlite_url
+
+
 async def test_a_tajik_sms_gets_a_model_answer_as_ucs2_within_the_budget_and_its_report_is_recorded(
-    make_sms_stack: SmsStackFactory, vllm_server: ServedModel, request: pytest.FixtureRequest, database: str
+    make_sms_stack: SmsStackFactory, vllm_server: ServedModel, database_url: str
 ) -> None:
-    overrides = {"database_url": request.getfixturevalue("postgres_url")} if database == "postgresql" else {}
     async with make_sms_stack(
-        workers=1, llm_base_url=vllm_server.base_url, llm_model=vllm_server.model, **overrides
+        workers=1, llm_base_url=vllm_server.base_url, llm_model=vllm_server.model, database_url=database_url
     ) as stack:
         number = new_number()
         await stack.kannel.inject(number, QUESTION)

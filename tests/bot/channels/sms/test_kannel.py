@@ -6,11 +6,17 @@ the model itself answers in ``test_e2e.py``.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
+from bot.channels.sms.channel import kannel_gateway
+from bot.channels.sms.dispatch import SmsDispatcher
+from bot.channels.sms.kannel import KannelGateway
 from bot.store.models import Conversation, DeliveryState, Message, OutboundSms, Request, Role, User
 from bot.texts import T, text
+from soro.metrics import BotMetrics
 from tajik.sms import ELLIPSIS, GSM7_ELLIPSIS, encoding_of, segment_count
 from tests.bot.channels.sms.conftest import SmsStack, SmsStackFactory, new_number
 from tests.support.proxy import LinkShape, TcpProxy
@@ -204,3 +210,71 @@ async def test_invalid_and_mixed_encodings_are_read_or_answered_and_nothing_is_l
     assert sms_stack.metric("soro_messages_rejected_total", {"channel": "sms", "reason": "unreadable"}) == 1
     assert "Retrying request" not in sms_stack.kannel.log("smsbox"), "an MO was refused and sent again"
     assert [m.role for m in await sms_stack.rows(Message)] == [Role.USER] * 4
+
+
+async def test_an_answer_stored_before_a_crash_is_sent_once_after_the_restart(sms_stack: SmsStack) -> None:
+    number = new_number()
+    await sms_stack.kannel.inject(number, QUESTION)
+    request = await sms_stack.open_request()
+    # A delivery process claimed the answer and put it in the outbox, then died before finishing the turn.
+    target = await sms_stack.services.pipeline.claim_final(request.id)
+    assert target is not None
+    first = await sms_stack.channel.sender.send_final(target, "Душанбе.")
+    # After its claim ran out, the reply event is delivered again: the outbox already has this answer.
+    sms_stack.delivery.lease_seconds = 1.0
+    await asyncio.sleep(1.1)
+    await sms_stack.publish_answer(request, "Душанбе.")
+    [sms] = await sms_stack.answers(number)
+    assert sms.text == "Душанбе."
+    await sms_stack.settle(1)
+    assert len(sms_stack.kannel.received(number)) == 1
+    assert [row.id for row in await sms_stack.rows(OutboundSms)] == [int(first.external_ids[0])]
+
+
+async def test_two_bot_processes_sharing_the_outbox_send_each_sms_once(sms_stack: SmsStack) -> None:
+    services, settings = sms_stack.services, sms_stack.settings
+    other = SmsDispatcher(
+        sms_stack.channel.outbox,
+        kannel_gateway(settings),
+        services.pipeline,
+        services.limits,
+        BotMetrics(),
+        settings.sms_cost_per_segment,
+        settings.sms_gateway_retry_max_seconds,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(other.run(stop))
+    try:
+        numbers = [new_number() for _ in range(12)]
+        for number in numbers:
+            await sms_stack.channel.outbox.add(number, "Салом!", 1, notice=True)
+        sms_stack.channel.dispatcher.wake.set()
+        other.wake.set()
+        await eventually(lambda: all(sms_stack.kannel.received(n) for n in numbers), 20)
+        await asyncio.sleep(1.5)
+        assert [len(sms_stack.kannel.received(n)) for n in numbers] == [1] * 12
+        sent_here = sms_stack.metric("soro_sms_segments_sent_total")
+        sent_there = other.metrics.registry.get_sample_value("soro_sms_segments_sent_total") or 0.0
+        assert sent_here + sent_there == 12
+    finally:
+        stop.set()
+        await task
+        await other.gateway.close()
+
+
+async def test_a_wrong_sendsms_password_holds_answers_until_an_operator_fixes_it(
+    make_sms_stack: SmsStackFactory,
+) -> None:
+    async with make_sms_stack(sms_kannel_password="not-the-password") as stack:
+        number = new_number()
+        await stack.kannel.inject(number, QUESTION)
+        request = await stack.open_request()
+        await stack.publish_answer(request, "Душанбе.")
+        await eventually(lambda: stack.metric("soro_sms_gateway_errors_total", {"kind": "auth"}) >= 2, 20)
+        assert stack.kannel.received(number) == []
+        # The operator corrects the setting (here, in place of a restart with the right value).
+        gateway = stack.channel.gateway
+        assert isinstance(gateway, KannelGateway)
+        gateway.password = stack.kannel.config.password
+        [sms] = await stack.answers(number)
+        assert sms.text == "Душанбе."

@@ -1,0 +1,218 @@
+"""Pipeline overhead: the whole path (SQL → Redis Streams → worker → vLLM → delivery) vs. direct calls to vLLM.
+
+Both sides send the same prompts (the system prompt and question the pipeline builds) with greedy decoding, so
+they generate the same tokens; the difference is what the pipeline adds. At each concurrency, N conversations
+ask at once, for a few rounds; latency is from the question to the whole answer.
+
+    python bench/pipeline.py                         # starts vLLM (CPU) with a tiny model
+    python bench/pipeline.py --llm-base-url http://127.0.0.1:8000/v1 --model soro
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from openai import AsyncOpenAI
+
+from bot.channels.base import Sent
+from bot.delivery import DeliveryLoop
+from bot.pipeline import Inbound, Outcome, Target
+from bot.services import Services
+from bot.store.migrate import upgrade
+from inference.queue import ChatMessage
+from inference.worker import Worker, llm_client
+from soro.metrics import WorkerMetrics
+from soro.settings import Settings
+from soro.vllm_runtime import VllmOptions, VllmServer, build_tiny_model_dir
+
+QUESTION = "Салом! Дар бораи кӯҳҳои Помир ба ман нақл кунед, лутфан."
+CHANNEL = "bench"
+
+
+@dataclass
+class Result:
+    latencies: list[float]
+    tokens: int
+    wall: float
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.wall
+
+
+class RecordingSender:
+    """A channel that only notes when each final answer arrives."""
+
+    channel = CHANNEL
+
+    def __init__(self) -> None:
+        self.finals: dict[str, asyncio.Future[float]] = {}
+
+    def expect(self, request_id: str) -> asyncio.Future[float]:
+        return self.finals.setdefault(request_id, asyncio.get_running_loop().create_future())
+
+    async def send_partial(self, target: Target, text: str) -> bool:
+        return False
+
+    async def send_final(self, target: Target, text: str) -> Sent:
+        self.expect(target.request_id).set_result(time.perf_counter())
+        return Sent(text)
+
+
+async def direct(client: AsyncOpenAI, settings: Settings, messages: list[ChatMessage], concurrency: int, rounds: int) -> Result:
+    async def one() -> tuple[float, int]:
+        started = time.perf_counter()
+        stream = await client.chat.completions.create(
+            model=settings.llm_model,
+            messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
+            max_tokens=settings.llm_max_tokens,
+            temperature=0.0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        tokens = 0
+        async for chunk in stream:
+            if chunk.usage is not None:
+                tokens = chunk.usage.completion_tokens
+        return time.perf_counter() - started, tokens
+
+    latencies: list[float] = []
+    tokens = 0
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for latency, count in await asyncio.gather(*(one() for _ in range(concurrency))):
+            latencies.append(latency)
+            tokens += count
+    return Result(latencies, tokens, time.perf_counter() - started)
+
+
+async def through_pipeline(services: Services, sender: RecordingSender, concurrency: int, rounds: int) -> Result:
+    async def one(user: str) -> float:
+        started = time.perf_counter()
+        accepted = await services.pipeline.accept(Inbound(CHANNEL, user, QUESTION))
+        assert accepted.outcome is Outcome.QUEUED and accepted.request_id, accepted
+        finished = await sender.expect(accepted.request_id)
+        return finished - started
+
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for _ in range(rounds):
+        users = [uuid.uuid4().hex[:12] for _ in range(concurrency)]
+        latencies += await asyncio.gather(*(one(user) for user in users))
+    # Tokens are counted by the worker's metrics (see run_all).
+    return Result(latencies, 0, time.perf_counter() - started)
+
+
+@asynccontextmanager
+async def model_server(args: argparse.Namespace, settings: Settings) -> AsyncIterator[tuple[str, str]]:
+    if args.llm_base_url:
+        yield args.llm_base_url, args.model
+        return
+    with tempfile.TemporaryDirectory(prefix="soro-bench-") as folder:
+        model_dir = build_tiny_model_dir(settings.vllm_venv, Path(folder) / "model")
+        options = VllmOptions.for_settings(settings, model_dir, "soro-bench")
+        async with VllmServer(options) as server:
+            yield server.base_url, server.model
+
+
+async def main(args: argparse.Namespace) -> None:
+    base = Settings()
+    async with model_server(args, base) as (base_url, model):
+        with tempfile.TemporaryDirectory(prefix="soro-bench-db-") as folder:
+            database_url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
+            await asyncio.to_thread(upgrade, database_url)
+            settings = base.model_copy(
+                update={
+                    "database_url": database_url,
+                    "llm_base_url": base_url,
+                    "llm_model": model,
+                    "llm_temperature": 0.0,
+                    "llm_max_tokens": args.max_tokens,
+                    "stream_prefix": f"bench-{uuid.uuid4().hex[:8]}",
+                    "worker_concurrency": max(args.concurrency),
+                    "backlog_limit": 10_000,
+                    "user_messages_per_minute": 10_000,
+                    "user_messages_per_day": 100_000,
+                }
+            )
+            rows = await run_all(settings, args)
+    print_table(rows, args)
+
+
+async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[int, Result, Result]]:
+    services = Services.create(settings)
+    sender = RecordingSender()
+    worker_metrics = WorkerMetrics()
+    worker = Worker(settings, services.queue, llm_client(settings), worker_metrics)
+    delivery = DeliveryLoop(settings, services.pipeline, services.queue, {CHANNEL: sender}, services.metrics)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(delivery.run(stop))]
+    client = llm_client(settings)
+    # The exact prompt the pipeline sends for a first question.
+    messages = [ChatMessage("system", settings.system_prompt), ChatMessage("user", QUESTION)]
+    rows = []
+    try:
+        await direct(client, settings, messages, 4, 1)  # warm-up
+        for concurrency in args.concurrency:
+            rounds = max(1, args.requests // concurrency)
+            direct_result = await direct(client, settings, messages, concurrency, rounds)
+            before = worker_metrics.generated_tokens._value.get()
+            pipeline_result = await through_pipeline(services, sender, concurrency, rounds)
+            pipeline_result.tokens = int(worker_metrics.generated_tokens._value.get() - before)
+            rows.append((concurrency, direct_result, pipeline_result))
+            print(f"… {concurrency} concurrent done", flush=True)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await client.close()
+        await worker.llm.close()
+        keys = [key async for key in services.redis.scan_iter(f"{settings.stream_prefix}:*")]
+        if keys:
+            await services.redis.delete(*keys)
+        await services.close()
+    return rows
+
+
+def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace) -> None:
+    print(f"\nmax_tokens={args.max_tokens}, {args.requests} requests per concurrency level, greedy decoding\n")
+    header = (
+        "| concurrent | direct p50 s | pipeline p50 s | latency overhead | direct tok/s | pipeline tok/s "
+        "| throughput ratio |"
+    )
+    print(header)
+    print("|" + "|".join("---" for _ in range(7)) + "|")
+    for concurrency, d, p in rows:
+        overhead = (p.p50 / d.p50 - 1) * 100
+        ratio = p.tokens_per_second / d.tokens_per_second * 100
+        print(
+            f"| {concurrency} | {d.p50:.3f} | {p.p50:.3f} | {overhead:+.1f} % | {d.tokens_per_second:.0f} "
+            f"| {p.tokens_per_second:.0f} | {ratio:.1f} % |"
+        )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--llm-base-url", help="use this OpenAI-compatible server instead of starting vLLM")
+    parser.add_argument("--model", default="soro", help="served model name with --llm-base-url")
+    parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--requests", type=int, default=128, help="requests per concurrency level")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

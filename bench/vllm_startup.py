@@ -75,8 +75,9 @@ async def main() -> None:
             rss_gib = server.rss_bytes() / 2**30
     ttft_ms = statistics.median(run[0] for run in runs) * 1000
     tokens_per_second = sum(run[2] for run in runs) / sum(run[1] for run in runs)
-    flags = " ".join(options.command()[options.command().index("--max-num-seqs") :])
-    print("| flags | build s | ready s | TTFT p50 ms | tokens/s (1 stream) | RSS GiB |")
+    flags = "vLLM defaults" if args.vllm_defaults else "--enforce-eager, uni executor"
+    flags += "".join(f" {extra}" for extra in args.extra)
+    print("| start-up flags | build s | ready s | TTFT p50 ms | tokens/s (1 stream) | RSS GiB |")
     print("|---|---|---|---|---|---|")
     print(
         f"| {flags} | {build_seconds:.1f} | {ready_seconds:.1f} | {ttft_ms:.1f} "

@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from bot.channels.base import ChannelSender
+from bot.channels.base import ChannelSender, Undeliverable
 from bot.pipeline import Pipeline, Target
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
@@ -143,7 +143,14 @@ class DeliveryLoop:
         if not body.strip():
             notice = NOTICES.get(event.kind, T.FAILED)
             body = text(notice, target.language)
-        sent = await sender.send_final(target, body)
+        try:
+            sent = await sender.send_final(target, body)
+        except Undeliverable as exc:
+            # Retrying cannot help: record the turn as ended so the conversation goes on, and move on.
+            log.warning("reply %s undeliverable on %s: %s", event.request_id, target.channel, exc)
+            self.metrics.replies_delivered.labels(target.channel, "undeliverable").inc()
+            await self._record(event, body, None)
+            return
         await self._record(event, sent.text, ",".join(sent.external_ids) or None)
         now = time.time()
         channel = target.channel

@@ -80,6 +80,10 @@ class Target:
     received_at: float
 
 
+class DeliveryInProgress(Exception):
+    """Another delivery holds the claim on this reply; try again after its lease."""
+
+
 class Pipeline:
     def __init__(
         self,
@@ -236,9 +240,11 @@ class Pipeline:
     # Delivery side
 
     async def claim_final(self, request_id: str, lease_seconds: float = 60.0) -> Target | None:
-        """Take the right to send the final reply of ``request_id``; None when it is sent or being sent.
+        """Take the right to send the final reply of ``request_id``; None when it was answered already.
 
-        A claim left by a delivery process that died mid-send is taken over after ``lease_seconds``.
+        Raises ``DeliveryInProgress`` while another claim holds it: the caller must retry later rather than
+        drop the reply, since that claim may belong to a process that died mid-send. Such a claim is taken over
+        after ``lease_seconds``.
         """
         now = utcnow()
         async with self.sessions() as session, session.begin():
@@ -255,6 +261,9 @@ class Pipeline:
                 .values(state=RequestState.DELIVERING, state_changed_at=now)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                state = await session.scalar(select(Request.state).where(Request.id == request_id))
+                if state is RequestState.DELIVERING:
+                    raise DeliveryInProgress(request_id)
                 return None
             return await _target(session, request_id)
 

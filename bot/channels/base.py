@@ -16,6 +16,10 @@ class Sent:
     external_ids: list[str] = field(default_factory=list)
 
 
+class Undeliverable(Exception):
+    """The channel will never take this message (the user blocked the bot, the number does not exist)."""
+
+
 class ChannelSender(Protocol):
     channel: str
 
@@ -24,5 +28,5 @@ class ChannelSender(Protocol):
         ...
 
     async def send_final(self, target: Target, text: str) -> Sent:
-        """Deliver the final text. Retries what can be retried; raises only when it can never be delivered."""
+        """Deliver the final text. Retries what can be retried; raises ``Undeliverable`` when it never can be."""
         ...

@@ -17,14 +17,16 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
+    TelegramForbiddenError,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
 )
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
-from bot.channels.base import Sent
+from bot.channels.base import Sent, Undeliverable
 from bot.channels.telegram.split import TELEGRAM_LIMIT, split_message
 from bot.pacing import OutboundLimiter
 from bot.pipeline import Target
@@ -230,6 +232,8 @@ class TelegramSender:
             except TelegramBadRequest as exc:
                 if ignore_not_modified and "not modified" in str(exc):
                     return None
-                raise
+                raise Undeliverable(str(exc)) from exc
+            except (TelegramForbiddenError, TelegramNotFound) as exc:
+                raise Undeliverable(str(exc)) from exc
             finally:
                 _paced.reset(token)

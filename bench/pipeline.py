@@ -28,6 +28,7 @@ from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound, Outcome, Target
 from bot.services import Services
 from bot.store.migrate import upgrade
+from inference.llm import stream_chat
 from inference.queue import ChatMessage
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
@@ -72,21 +73,16 @@ class RecordingSender:
         return Sent(text)
 
 
-async def direct(client: AsyncOpenAI, settings: Settings, messages: list[ChatMessage], concurrency: int, rounds: int) -> Result:
+async def direct(
+    client: AsyncOpenAI, settings: Settings, messages: list[ChatMessage], concurrency: int, rounds: int
+) -> Result:
+    """Concurrent streamed calls straight to the server, read the same lean way the worker reads them."""
+
     async def one() -> tuple[float, int]:
         started = time.perf_counter()
-        stream = await client.chat.completions.create(
-            model=settings.llm_model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
-            max_tokens=settings.llm_max_tokens,
-            temperature=0.0,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
         tokens = 0
-        async for chunk in stream:
-            if chunk.usage is not None:
-                tokens = chunk.usage.completion_tokens
+        async for delta in stream_chat(client, settings.llm_model, messages, settings.llm_max_tokens, 0.0):
+            tokens = delta.completion_tokens or tokens
         return time.perf_counter() - started, tokens
 
     latencies: list[float] = []

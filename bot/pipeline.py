@@ -66,6 +66,7 @@ class TurnOptions:
     char_budget: int | None = None
     instruction: str | None = None  # appended to the system prompt
     reply_stream: str | None = None  # default: the channel's shared reply stream
+    stream_partials: bool = True  # False: the worker sends only the final answer (SMS)
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ class Pipeline:
             created_at=received_at.timestamp(),
             char_budget=options.char_budget,
             model=self.settings.llm_model,
+            stream_partials=options.stream_partials,
         )
         session.add(
             Request(

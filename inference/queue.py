@@ -60,6 +60,7 @@ class TurnRequest:
     created_at: float = field(default_factory=time.time)
     char_budget: int | None = None  # SMS: the answer must fit this many characters
     model: str | None = None
+    stream_partials: bool = True  # the channel shows answers while they are generated
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)

@@ -16,14 +16,13 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from typing import cast
 
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
+from inference.llm import stream_chat
 from inference.queue import WORKERS_GROUP, Delivery, ReplyEvent, ReplyKind, RequestQueue, StreamNames, TurnRequest
 from soro.metrics import WorkerMetrics
 from soro.settings import Settings
@@ -167,38 +166,29 @@ class Worker:
     async def _generate(self, request: TurnRequest) -> Generation:
         started = time.monotonic()
         result = Generation(model=request.model or self.settings.llm_model)
-        stream = await self.llm.chat.completions.create(
-            model=result.model,
-            messages=cast(
-                "list[ChatCompletionMessageParam]", [{"role": m.role, "content": m.content} for m in request.messages]
-            ),
-            max_tokens=request.max_tokens,
-            temperature=self.settings.llm_temperature,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
         last_partial = time.monotonic()
         published = 0
         seq = 0
         # A model that runs far past an SMS budget is stopped: delivery trims to the budget anyway.
         hard_stop = request.char_budget * 2 if request.char_budget else None
-        async for chunk in stream:
-            if chunk.usage is not None:
-                result.prompt_tokens = chunk.usage.prompt_tokens
-                result.completion_tokens = chunk.usage.completion_tokens
-            if not chunk.choices:
-                continue
-            choice = chunk.choices[0]
-            if choice.delta.content:
+        deltas = stream_chat(
+            self.llm, result.model, request.messages, request.max_tokens, self.settings.llm_temperature
+        )
+        async for delta in deltas:
+            if delta.completion_tokens is not None:
+                result.prompt_tokens = delta.prompt_tokens or 0
+                result.completion_tokens = delta.completion_tokens
+            if delta.text:
                 if not result.text:
                     result.first_token_seconds = time.monotonic() - started
                     self.metrics.time_to_first_token.observe(result.first_token_seconds)
-                result.text += choice.delta.content
-            if choice.finish_reason:
-                result.finish_reason = choice.finish_reason
+                result.text += delta.text
+            if delta.finish_reason:
+                result.finish_reason = delta.finish_reason
             now = time.monotonic()
             if (
-                now - last_partial >= self.settings.partial_interval_seconds
+                request.stream_partials
+                and now - last_partial >= self.settings.partial_interval_seconds
                 and len(result.text) - published >= self.settings.partial_min_chars
             ):
                 seq += 1
@@ -206,8 +196,8 @@ class Worker:
                 last_partial, published = now, len(result.text)
             if hard_stop is not None and len(result.text) > hard_stop:
                 result.finish_reason = "length"
-                await stream.close()
                 break
+        await deltas.aclose()
         result.seconds = time.monotonic() - started
         self.metrics.generation_time.observe(result.seconds)
         self.metrics.generated_tokens.inc(result.completion_tokens)

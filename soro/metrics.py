@@ -17,7 +17,7 @@ FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1
 # The label values a process knows before its first event, created at 0 by ``prime``. A labelled series is
 # born at its first event, and rate()/increase() cannot see the step from "no series" to 1: without priming,
 # the first 429 or the first dead letter of a process would never show on a dashboard or fire an alert.
-REPLY_KINDS = ("answer", "expired", "failed", "busy", "notice")
+REPLY_KINDS = ("answer", "expired", "failed", "undeliverable")
 REJECTION_REASONS = ("non_text", "too_long", "empty", "busy", "rate_limited", "quota")
 SMS_REJECTION_REASONS = ("sms_quota", "unreadable", "opted_out")
 PREVIEW_OUTCOMES = ("sent", "skipped")

@@ -35,12 +35,13 @@ from types import TracebackType
 
 import aiohttp
 
+import training
 from soro.settings import Settings
 from training.assets import TAJIK_SAMPLE
 
-VLLM_VERSION = "0.32.0"
-# The builder runs as a file in vLLM's venv, so it must not need the project on that venv's path.
-TINY_BUILDER = Path(__file__).resolve().parent.parent / "training" / "tiny.py"
+# The builder runs as a file in vLLM's venv, so it must not need the project on that venv's path. Found, not
+# imported: importing it would import torch.
+TINY_BUILDER = Path(training.__file__).with_name("tiny.py")
 DEMO_TRAIN_SECONDS = 75.0
 DEMO_SEED = 0
 _LOG_TAIL_LINES = 40
@@ -83,8 +84,8 @@ class VllmOptions:
     max_num_seqs: int = 64
     kv_cache_gib: int = 1
     # Eager mode skips torch.compile's warm-up (20–45 s on 2 cores; vLLM 0.32's CPU build fails to reload its
-    # compile cache anyway), and one engine process instead of engine + worker saves another interpreter's
-    # start-up and ~0.5 GiB. Both cost nothing that matters for the tiny models served locally.
+    # compile cache anyway), and running the model in the engine process instead of a separate worker saves
+    # one more interpreter importing torch and vLLM. Neither slows the tiny models served locally.
     enforce_eager: bool = True
     single_process_executor: bool = True
     ready_timeout_seconds: float = 300.0
@@ -93,13 +94,11 @@ class VllmOptions:
     @classmethod
     def for_settings(cls, settings: Settings, model_dir: Path, served_model_name: str) -> VllmOptions:
         """Options for a local server that the workers of ``settings`` keep exactly full."""
-        port = free_port()
         return cls(
             model_dir=model_dir,
             served_model_name=served_model_name,
             venv=settings.vllm_venv,
-            log_path=settings.cache_dir / "logs" / f"vllm-{port}.log",
-            port=port,
+            log_path=settings.cache_dir / "logs" / f"vllm-{served_model_name}.log",
             max_num_seqs=settings.worker_concurrency,
         )
 

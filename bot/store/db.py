@@ -25,7 +25,7 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=30)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

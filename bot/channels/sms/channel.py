@@ -29,6 +29,7 @@ def sms_turn_options(settings: Settings) -> TurnOptions:
         max_tokens=max(16, round(budget / settings.chars_per_token)),
         char_budget=budget,
         instruction=SMS_INSTRUCTION.format(chars=budget),
+        stream_partials=False,  # an SMS cannot be edited: only the final answer is worth sending
     )
 
 

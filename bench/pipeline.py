@@ -44,6 +44,9 @@ class Result:
     latencies: list[float]
     tokens: int
     wall: float
+    accept: float = 0.0  # mean seconds spent accepting (SQL + enqueue)
+    queue_wait: float = 0.0  # mean seconds from enqueue to a worker starting
+    generation: float = 0.0  # mean seconds of the model call in the worker
 
     @property
     def p50(self) -> float:
@@ -96,9 +99,12 @@ async def direct(
 
 
 async def through_pipeline(services: Services, sender: RecordingSender, concurrency: int, rounds: int) -> Result:
+    accepting: list[float] = []
+
     async def one(user: str) -> float:
         started = time.perf_counter()
         accepted = await services.pipeline.accept(Inbound(CHANNEL, user, QUESTION))
+        accepting.append(time.perf_counter() - started)
         assert accepted.outcome is Outcome.QUEUED and accepted.request_id, accepted
         finished = await sender.expect(accepted.request_id)
         return finished - started
@@ -108,8 +114,8 @@ async def through_pipeline(services: Services, sender: RecordingSender, concurre
     for _ in range(rounds):
         users = [uuid.uuid4().hex[:12] for _ in range(concurrency)]
         latencies += await asyncio.gather(*(one(user) for user in users))
-    # Tokens are counted by the worker's metrics (see run_all).
-    return Result(latencies, 0, time.perf_counter() - started)
+    # Tokens, queue wait and generation time come from the worker's metrics (see run_all).
+    return Result(latencies, 0, time.perf_counter() - started, accept=statistics.mean(accepting))
 
 
 @asynccontextmanager
@@ -165,9 +171,13 @@ async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[in
         for concurrency in args.concurrency:
             rounds = max(1, args.requests // concurrency)
             direct_result = await direct(client, settings, messages, concurrency, rounds)
-            before = worker_metrics.generated_tokens._value.get()
+            before = _totals(worker_metrics)
             pipeline_result = await through_pipeline(services, sender, concurrency, rounds)
-            pipeline_result.tokens = int(worker_metrics.generated_tokens._value.get() - before)
+            after = _totals(worker_metrics)
+            pipeline_result.tokens = int(after["tokens"] - before["tokens"])
+            count = after["count"] - before["count"]
+            pipeline_result.queue_wait = (after["wait"] - before["wait"]) / count
+            pipeline_result.generation = (after["generation"] - before["generation"]) / count
             rows.append((concurrency, direct_result, pipeline_result))
             print(f"… {concurrency} concurrent done", flush=True)
     finally:
@@ -180,6 +190,18 @@ async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[in
             await services.redis.delete(*keys)
         await services.close()
     return rows
+
+
+def _totals(metrics: WorkerMetrics) -> dict[str, float]:
+    def histogram(h: object, suffix: str) -> float:
+        return next(s.value for s in h.collect()[0].samples if s.name.endswith(suffix))  # type: ignore[attr-defined]
+
+    return {
+        "tokens": metrics.generated_tokens._value.get(),
+        "wait": histogram(metrics.queue_wait, "_sum"),
+        "count": histogram(metrics.queue_wait, "_count"),
+        "generation": histogram(metrics.generation_time, "_sum"),
+    }
 
 
 def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace) -> None:
@@ -196,6 +218,14 @@ def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace
         print(
             f"| {concurrency} | {d.p50:.3f} | {p.p50:.3f} | {overhead:+.1f} % | {d.tokens_per_second:.0f} "
             f"| {p.tokens_per_second:.0f} | {ratio:.1f} % |"
+        )
+    print("\nWhere a pipeline request's time goes (means, seconds):\n")
+    print("| concurrent | direct call | accept (SQL + enqueue) | queue wait | model call in worker | end to end |")
+    print("|---|---|---|---|---|---|")
+    for concurrency, d, p in rows:
+        print(
+            f"| {concurrency} | {statistics.mean(d.latencies):.3f} | {p.accept:.3f} | {p.queue_wait:.3f} "
+            f"| {p.generation:.3f} | {statistics.mean(p.latencies):.3f} |"
         )
 
 

@@ -7,6 +7,7 @@ with success only then, so a failure makes the gateway retry, and the retry is r
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import time
@@ -113,13 +114,16 @@ class Pipeline:
             if inbound.dedup_key is not None and not await _claim_key(session, inbound):
                 language = await _language_of(session, inbound.channel, inbound.address)
                 self.metrics.duplicates.labels(inbound.channel).inc()
-                enqueue = await _stranded_request(session, inbound)
+                stranded = await _stranded_request(session, inbound)
                 result = Accepted(Outcome.DUPLICATE, language)
             else:
                 self.metrics.messages_received.labels(inbound.channel).inc()
                 result, enqueue = await self._accept_new(session, inbound)
+                stranded = None
         if enqueue is not None:
             await self._enqueue(enqueue)
+        if stranded is not None:
+            await self._requeue(stranded)
         log.info("message from %s:%s %s", inbound.channel, _redact(inbound.address), result.outcome.value)
         if self.settings.debug_log_text:
             log.info("text from %s:%s: %r", inbound.channel, _redact(inbound.address), inbound.text)
@@ -146,7 +150,7 @@ class Pipeline:
         if verdict is Verdict.RATE_LIMITED:
             return reject(T.RATE_LIMITED, "rate_limited")
 
-        conversation = await _active_conversation(session, user)
+        conversation, fresh = await _active_conversation(session, user)
         if conversation.in_flight_request_id is None and await self.queue.backlog() >= self.settings.backlog_limit:
             return reject(T.BUSY, "busy")
         received = datetime.fromtimestamp(inbound.received_at, UTC)
@@ -154,7 +158,7 @@ class Pipeline:
         await session.flush()
         if conversation.in_flight_request_id is not None:
             return Accepted(Outcome.JOINED, lang), None
-        request = await self._new_turn(session, conversation, inbound.channel)
+        request = await self._new_turn(session, conversation, inbound.channel, fresh)
         if inbound.dedup_key is not None:
             await session.execute(
                 update(InboundKey)
@@ -163,46 +167,56 @@ class Pipeline:
             )
         return Accepted(Outcome.QUEUED, lang, request_id=request.request_id), request
 
-    async def _new_turn(self, session: AsyncSession, conversation: Conversation, channel: str) -> TurnRequest:
-        """Make a turn of the user messages waiting in ``conversation`` and mark it in flight."""
+    async def _new_turn(
+        self, session: AsyncSession, conversation: Conversation, channel: str, fresh: bool = False
+    ) -> TurnRequest:
+        """Make a turn of the user messages waiting in ``conversation`` and mark it in flight.
+
+        ``fresh``: the conversation was created in this transaction, so it has no earlier turns to look up.
+        """
+        request_id = str(uuid.uuid4())
         waiting = (
-            await session.scalars(
-                select(Message).where(
+            await session.execute(
+                update(Message)
+                .where(
                     Message.conversation_id == conversation.id,
                     Message.role == Role.USER,
                     Message.request_id.is_(None),
                 )
+                .values(request_id=request_id)
+                .returning(Message.created_at, Message.text)
+                .execution_options(synchronize_session=False)
             )
         ).all()
-        request_id = str(uuid.uuid4())
-        for message in waiting:
-            message.request_id = request_id
-        await session.flush()
-        # Turn by turn: a message that arrived while a turn was in flight belongs after that turn's answer.
-        history = (
-            await session.scalars(
-                select(Message)
-                .join(Request, Request.id == Message.request_id, isouter=True)
-                .where(Message.conversation_id == conversation.id, Message.request_id.is_not(None))
-                .order_by(
-                    func.coalesce(Request.received_at, Message.created_at).desc(),
-                    case((Message.role == Role.USER, 0), else_=1).desc(),
-                    Message.id.desc(),
+        if fresh:
+            turns = [ChatMessage(Role.USER.value, text) for _, text in waiting]
+        else:
+            # Turn by turn: a message that arrived while a turn was in flight belongs after that turn's answer.
+            history = (
+                await session.execute(
+                    select(Message.role, Message.text)
+                    .join(Request, Request.id == Message.request_id, isouter=True)
+                    .where(Message.conversation_id == conversation.id, Message.request_id.is_not(None))
+                    .order_by(
+                        func.coalesce(Request.received_at, Message.created_at).desc(),
+                        case((Message.role == Role.USER, 0), else_=1).desc(),
+                        Message.id.desc(),
+                    )
+                    .limit(200)
                 )
-                .limit(200)
-            )
-        ).all()
+            ).all()
+            turns = [ChatMessage(role.value, text) for role, text in reversed(history)]
         options = self.options(channel)
         system_prompt = self.settings.system_prompt
         if options.instruction:
             system_prompt = f"{system_prompt}\n{options.instruction}"
         messages = build_context(
-            [ChatMessage(m.role.value, m.text) for m in reversed(history)],
+            turns,
             system_prompt,
             self.settings.context_token_budget,
             self.settings.chars_per_token,
         )
-        received_at = min(m.created_at for m in waiting)
+        received_at = min(created_at for created_at, _ in waiting)
         now = time.time()
         turn = TurnRequest(
             request_id=request_id,
@@ -221,7 +235,7 @@ class Pipeline:
             Request(
                 id=request_id,
                 conversation_id=conversation.id,
-                state=RequestState.PENDING_ENQUEUE,
+                state=RequestState.QUEUED,
                 payload=turn.to_json(),
                 received_at=received_at,
                 deadline=datetime.fromtimestamp(turn.deadline, UTC),
@@ -231,12 +245,31 @@ class Pipeline:
         return turn
 
     async def _enqueue(self, turn: TurnRequest) -> None:
+        """Put a turn stored as QUEUED into the stream.
+
+        Stored first, enqueued second: a turn in the stream always has its row. When Redis fails, the turn is
+        marked PENDING_ENQUEUE and the caller fails too (a webhook answers 5xx, so Telegram retries; the
+        housekeeping loop enqueues it meanwhile). If the process dies between the two, the turn ends at its
+        deadline with a polite notice rather than in silence.
+        """
+        try:
+            await self.queue.enqueue(turn)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self._set_state(turn.request_id, RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
+            raise
+
+    async def _requeue(self, turn: TurnRequest) -> None:
+        """Enqueue a turn that Redis refused earlier."""
         await self.queue.enqueue(turn)
+        await self._set_state(turn.request_id, RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
+
+    async def _set_state(self, request_id: str, old: RequestState, new: RequestState) -> None:
         async with self.sessions() as session, session.begin():
             await session.execute(
                 update(Request)
-                .where(Request.id == turn.request_id, Request.state == RequestState.PENDING_ENQUEUE)
-                .values(state=RequestState.QUEUED, state_changed_at=utcnow())
+                .where(Request.id == request_id, Request.state == old)
+                .values(state=new, state_changed_at=utcnow())
             )
 
     # Delivery side
@@ -295,7 +328,7 @@ class Pipeline:
         next_turn: TurnRequest | None = None
         async with self.sessions() as session, session.begin():
             request = await session.get(Request, event.request_id)
-            if request is None:
+            if request is None or not request.state.open:  # forgotten, or recorded by an earlier try
                 return
             request.state = state
             request.finished_at = request.state_changed_at = utcnow()
@@ -351,7 +384,7 @@ class Pipeline:
                 )
             ).all()
         for request in rows:
-            await self._enqueue(TurnRequest.from_json(request.payload))
+            await self._requeue(TurnRequest.from_json(request.payload))
         return len(rows)
 
     # Commands
@@ -450,7 +483,8 @@ async def _language_of(session: AsyncSession, channel: str, address: str) -> str
     return language or "tg"
 
 
-async def _active_conversation(session: AsyncSession, user: User) -> Conversation:
+async def _active_conversation(session: AsyncSession, user: User) -> tuple[Conversation, bool]:
+    """The user's active conversation (locked for this transaction), and whether it was just created."""
     conversation = (
         await session.scalars(
             select(Conversation)
@@ -459,11 +493,12 @@ async def _active_conversation(session: AsyncSession, user: User) -> Conversatio
             .with_for_update()
         )
     ).first()
-    if conversation is None:
-        conversation = Conversation(user_id=user.id)
-        session.add(conversation)
-        await session.flush()
-    return conversation
+    if conversation is not None:
+        return conversation, False
+    conversation = Conversation(user_id=user.id)
+    session.add(conversation)
+    await session.flush()
+    return conversation, True
 
 
 async def _has_waiting(session: AsyncSession, conversation_id: int) -> bool:

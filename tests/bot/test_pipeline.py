@@ -1,16 +1,19 @@
 """Accepting messages: what is stored, what is queued, and what the user is told, on real PostgreSQL and Redis."""
 
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
 from bot.limits import Window
-from bot.pipeline import Inbound, Outcome
+from bot.pipeline import DeliveryInProgress, Inbound, Outcome
 from bot.services import Services
 from bot.store.models import Message, Request, RequestState, User
 from inference.queue import ReplyEvent, ReplyKind, TurnRequest
-from tests.support.stack import stack_settings
+from tests.support.stack import eventually, free_port, stack_settings
 
 
 @pytest.fixture
@@ -82,10 +85,18 @@ async def test_one_request_in_flight_per_conversation_and_waiting_messages_join_
 
 
 async def test_a_final_reply_is_claimed_once(services: Services) -> None:
-    accepted = await services.pipeline.accept(Inbound("telegram", "505", "Салом", "u-8"))
+    pipeline = services.pipeline
+    accepted = await pipeline.accept(Inbound("telegram", "505", "Салом", "u-8"))
     assert accepted.request_id is not None
-    assert await services.pipeline.claim_final(accepted.request_id) is not None
-    assert await services.pipeline.claim_final(accepted.request_id) is None
+    assert await pipeline.claim_final(accepted.request_id) is not None
+    with pytest.raises(DeliveryInProgress):  # held by the first claim: retry later, never drop
+        await pipeline.claim_final(accepted.request_id)
+    # A claim whose holder died is taken over once its lease has run out.
+    assert await pipeline.claim_final(accepted.request_id, lease_seconds=0) is not None
+    event = ReplyEvent(accepted.request_id, 0, "telegram", ReplyKind.FINAL, text="Салом!")
+    await pipeline.finish(event, "Салом!")
+    await pipeline.finish(event, "Салом!")  # recording twice changes nothing
+    assert await pipeline.claim_final(accepted.request_id) is None
 
 
 async def test_backlog_over_the_limit_gets_a_busy_notice(services: Services) -> None:
@@ -110,3 +121,46 @@ async def test_forget_deletes_everything_about_a_user(services: Services) -> Non
     async with services.sessions() as session:
         assert (await session.scalars(select(User).where(User.address == "508"))).all() == []
         assert (await session.scalars(select(Message).where(Message.text == "Маълумоти махфии 508"))).all() == []
+
+
+async def test_redis_down_fails_the_update_so_it_is_retried_and_nothing_is_lost(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+    redis_server = _start(command)
+    settings = stack_settings(postgres_url, f"redis://127.0.0.1:{port}/0", "http://127.0.0.1:9/v1", "soro")
+    services = Services.create(settings)
+    try:
+        await eventually(_answers(services))
+        redis_server.terminate()
+        redis_server.wait()
+        with pytest.raises(RedisConnectionError):  # the webhook answers 5xx: Telegram will retry
+            await services.pipeline.accept(Inbound("telegram", "509", "Салом", "down-1"))
+        redis_server = _start(command)
+        await eventually(_answers(services))
+        retried = await services.pipeline.accept(Inbound("telegram", "509", "Салом", "down-1"))
+        assert retried.outcome in (Outcome.QUEUED, Outcome.DUPLICATE)
+        [turn] = await queued(services)
+        assert turn.messages[-1].content == "Салом"
+        async with services.sessions() as session:
+            request = await session.get(Request, turn.request_id)
+            assert request is not None and request.state is RequestState.QUEUED
+    finally:
+        redis_server.terminate()
+        redis_server.wait()
+        await services.close()
+
+
+def _start(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+
+def _answers(services: Services) -> Callable[[], Awaitable[bool]]:
+    async def ping() -> bool:
+        try:
+            return bool(await services.redis.ping())
+        except RedisConnectionError:
+            return False
+
+    return ping

@@ -14,7 +14,7 @@ import pytest
 from bot.channels.telegram.sender import PreviewPolicy
 from bot.store.models import RequestState, Role
 from inference.queue import ReplyEvent, ReplyKind
-from tests.support.proxy import TcpProxy
+from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.stack import Stack, eventually, running_stack, stack_settings
 from tests.support.telegram_api import sticker_update, text_update
 from tests.support.vllm import ServedModel
@@ -133,12 +133,17 @@ async def test_a_429_storm_skips_previews_but_the_final_answer_arrives_once(stac
     assert skipped >= 1
 
 
-async def test_a_worker_killed_mid_generation_still_gets_the_answer_delivered_once(make_stack: StackFactory) -> None:
-    async with make_stack(workers=0, llm_max_tokens=400) as stack:
-        doomed = stack.start_worker()
+async def test_a_worker_killed_mid_generation_still_gets_the_answer_delivered_once(
+    make_stack: StackFactory, vllm_server: ServedModel
+) -> None:
+    # The doomed worker reads the model through a slow link, so it is surely mid-answer when it dies.
+    slow_link = TcpProxy("127.0.0.1", vllm_server.port, LinkShape(bytes_per_second=3_000))
+    await slow_link.start()
+    async with make_stack(workers=0) as stack:
+        doomed = stack.start_worker(llm_base_url=f"{slow_link.url}/v1")
         await stack.post_update(text_update(1, PRIVATE, QUESTION))
         await stack.api.wait_for(lambda: len(stack.api.sent("sendMessageDraft", PRIVATE)) >= 1)
-        assert not stack.api.sent("sendMessage", PRIVATE), "finished before it could be killed"
+        assert not stack.api.sent("sendMessage", PRIVATE)
         await stack.kill_worker(doomed)
         rescuer = stack.start_worker()
         [answer] = await final_messages(stack, PRIVATE, timeout=90)
@@ -146,6 +151,7 @@ async def test_a_worker_killed_mid_generation_still_gets_the_answer_delivered_on
         assert rescuer.worker.metrics.reclaimed._value.get() == 1
         await eventually(lambda: _answered(stack))
         assert len(stack.api.sent("sendMessage", PRIVATE)) == 1
+    await slow_link.stop()
 
 
 async def test_vllm_down_then_up_loses_nothing(make_stack: StackFactory, vllm_server: ServedModel) -> None:

@@ -68,16 +68,21 @@ class TcpProxy:
             self._connections.discard(task)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool) -> None:
+        # A limited link trickles: bytes leave in slices of 50 ms worth, not in whatever came in at once.
+        rate = self.shape.bytes_per_second
+        slice_size = max(1, int(rate / 20)) if rate else 65_536
         while data := await reader.read(16_384):
             if self.shape.delay_seconds:
                 await asyncio.sleep(self.shape.delay_seconds)
-            if self.shape.bytes_per_second:
-                await asyncio.sleep(len(data) / self.shape.bytes_per_second)
-            if up:
-                self.bytes_up += len(data)
-            else:
-                self.bytes_down += len(data)
-            writer.write(data)
-            await writer.drain()
+            for start in range(0, len(data), slice_size):
+                piece = data[start : start + slice_size]
+                if rate:
+                    await asyncio.sleep(len(piece) / rate)
+                if up:
+                    self.bytes_up += len(piece)
+                else:
+                    self.bytes_down += len(piece)
+                writer.write(piece)
+                await writer.drain()
         with contextlib.suppress(OSError):
             writer.write_eof()

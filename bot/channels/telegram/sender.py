@@ -8,7 +8,6 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -27,6 +26,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
 from bot.channels.base import Sent, Undeliverable
+from bot.channels.telegram.previews import AnswerStats, LinkEstimate, Preview, PreviewPolicy
 from bot.channels.telegram.split import TELEGRAM_LIMIT, split_message
 from bot.pacing import OutboundLimiter
 from bot.pipeline import Target
@@ -62,7 +62,7 @@ class ApiMiddleware(BaseRequestMiddleware):
             response = await make_request(bot, method)
         except TelegramRetryAfter:
             self.metrics.telegram_api_errors.labels(name, "429").inc()
-            self.link.saw_retry_after()
+            self.link.saw_retry_after(time.monotonic())
             raise
         except TelegramNetworkError:
             self.metrics.telegram_api_errors.labels(name, "network").inc()
@@ -78,60 +78,6 @@ class ApiMiddleware(BaseRequestMiddleware):
         if isinstance(text, str):
             self.metrics.telegram_bytes_sent.labels(name).inc(len(text.encode()))
         return response
-
-
-@dataclass
-class LinkEstimate:
-    """What the bot knows of its link to the Bot API: smoothed round-trip time and the last 429."""
-
-    rtt: float = 0.1
-    last_retry_after: float = 0.0
-
-    def observe_rtt(self, seconds: float) -> None:
-        self.rtt = 0.8 * self.rtt + 0.2 * seconds
-
-    def saw_retry_after(self) -> None:
-        self.last_retry_after = time.monotonic()
-
-
-@dataclass
-class PreviewPolicy:
-    """When a streamed preview is worth its bytes.
-
-    Every update re-sends the whole text so far, so on a slow link updates come rarer and carry more new text;
-    after a 429 they pause; and an answer likely to finish within a couple of round trips gets none at all.
-    """
-
-    min_interval: float = 1.0
-    rtt_factor: float = 4.0
-    cooldown_after_429: float = 10.0
-    min_new_chars: int = 40
-
-    def interval(self, link: LinkEstimate) -> float:
-        return max(self.min_interval, self.rtt_factor * link.rtt)
-
-    def allows(self, link: LinkEstimate, preview: Preview, text: str, now: float) -> bool:
-        if now - link.last_retry_after < self.cooldown_after_429 or now < preview.paused_until:
-            return False
-        if preview.updates == 0:
-            # The first preview waits until the answer is long enough that streaming it helps at all.
-            return len(text) >= self.min_new_chars * 2
-        # Each update costs the whole text again: wait until enough is new relative to what was sent.
-        grown = len(text) - preview.sent_chars
-        needed = max(self.min_new_chars, preview.sent_chars // 2 if link.rtt > 0.3 else self.min_new_chars)
-        return now - preview.last_update >= self.interval(link) and grown >= needed
-
-
-@dataclass
-class Preview:
-    draft_id: int
-    message_id: int | None = None
-    updates: int = 0
-    sent_chars: int = 0
-    last_update: float = 0.0
-    paused_until: float = 0.0
-    first_shown: float | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class TelegramSender:
@@ -150,6 +96,7 @@ class TelegramSender:
         self.metrics = metrics
         self.link = link
         self.policy = policy or PreviewPolicy()
+        self.stats = AnswerStats()
         self.previews: dict[str, Preview] = {}
 
     def _preview(self, request_id: str) -> Preview:
@@ -163,7 +110,9 @@ class TelegramSender:
         chat_id = int(target.address)
         preview = self._preview(target.request_id)
         now = time.monotonic()
-        if not self.policy.allows(self.link, preview, text, now) or not self.limiter.try_acquire(chat_id):
+        preview.saw(len(text), now)
+        allowed = self.policy.allows(self.link, self.stats, preview, len(text), now)
+        if not allowed or not self.limiter.try_acquire(chat_id):
             self.metrics.partial_updates.labels(self.channel, "skipped").inc()
             return False
         text = text[:TELEGRAM_LIMIT]
@@ -187,15 +136,15 @@ class TelegramSender:
             return False
         finally:
             _paced.reset(token)
-        preview.updates += 1
-        preview.sent_chars = len(text)
-        preview.last_update = time.monotonic()
+        preview.shown(len(text), time.monotonic())
         self.metrics.partial_updates.labels(self.channel, "sent").inc()
         return True
 
     async def send_final(self, target: Target, text: str) -> Sent:
         chat_id = int(target.address)
         preview = self.previews.pop(target.request_id, None)
+        if preview is not None:  # a streamed answer (notices never stream): what the policy learns from
+            self.stats.finished(len(text), preview.chars_per_second())
         parts = split_message(text) or [text]
         ids: list[str] = []
         for index, part in enumerate(parts):

@@ -8,11 +8,12 @@ errors, timeouts) and the server-sent events are read as plain JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from inference.queue import ChatMessage
 
@@ -31,11 +32,11 @@ async def stream_chat(
     messages: Sequence[ChatMessage],
     max_tokens: int,
     temperature: float,
-) -> AsyncIterator[Delta]:
+) -> AsyncGenerator[Delta]:
     """The answer as it is generated; the last delta carries the token usage."""
     async with client.chat.completions.with_streaming_response.create(
         model=model,
-        messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
+        messages=cast("list[ChatCompletionMessageParam]", [{"role": m.role, "content": m.content} for m in messages]),
         max_tokens=max_tokens,
         temperature=temperature,
         stream=True,

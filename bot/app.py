@@ -16,8 +16,9 @@ from aiohttp import web
 from bot.channels.base import ChannelSender
 from bot.channels.sms import CHANNEL as SMS
 from bot.channels.sms import SmsChannel, sms_turn_options
+from bot.channels.telegram.previews import LinkEstimate
 from bot.channels.telegram.router import UpdateKeyMiddleware, build_router
-from bot.channels.telegram.sender import ApiMiddleware, LinkEstimate, TelegramSender
+from bot.channels.telegram.sender import ApiMiddleware, TelegramSender
 from bot.delivery import DeliveryLoop
 from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
 from bot.pacing import OutboundLimiter

@@ -46,3 +46,8 @@ fi
 
 # vLLM (CPU build) in its own environment: it pins its own torch and transformers, as its container does.
 bash scripts/setup-vllm.sh
+
+# llm-compressor (`soro train quantize` and its tests) in its own environment too: it pins an older transformers.
+if (( dev )); then
+  bash scripts/setup-quantize.sh
+fi

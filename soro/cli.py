@@ -7,6 +7,7 @@ bot and worker images never need the training stack.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import typer
 
@@ -24,9 +25,12 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 
 
-def _settings() -> Settings:
+def _settings(console: bool = False) -> Settings:
+    """The process's settings, with logging set up. ``console``: the terminal is the user interface, so only
+    warnings are logged unless SORO_LOG_LEVEL asks for more."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    quiet = console and "SORO_LOG_LEVEL" not in os.environ
+    setup_logging("WARNING" if quiet else settings.log_level)
     return settings
 
 
@@ -51,7 +55,7 @@ def chat(user: str = typer.Option("console", help="Who you are in this conversat
     """Talk to a deployment from a shell, through the same queue, workers and delivery path."""
     from bot.channels.console import run_chat
 
-    raise typer.Exit(asyncio.run(run_chat(_settings(), user=user)))
+    raise typer.Exit(asyncio.run(run_chat(_settings(console=True), user=user)))
 
 
 @app.command()
@@ -59,7 +63,7 @@ def demo() -> None:
     """The whole path offline: SQLite, a local Redis, vLLM (CPU) with a small demo model, and a console chat."""
     from soro.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(_settings())))
+    raise typer.Exit(asyncio.run(run_demo(_settings(console=True))))
 
 
 @db_app.command("upgrade")

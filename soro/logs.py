@@ -11,5 +11,5 @@ def setup_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Per-request lines from these libraries would carry bot tokens in URLs or message bodies.
-    for noisy in ("httpx", "openai", "aiogram.event"):
+    for noisy in ("httpx", "httpx2", "openai", "aiogram.event"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

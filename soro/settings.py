@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SYSTEM_PROMPT = (
-    "Ту Соро ҳастӣ, ёрдамчии меҳрубон ва донишманд, ки ба забони тоҷикӣ ҷавоб медиҳад. "
+    "Ту Соро ҳастӣ, ёрдамчии меҳрубон ва донишманд, ки ба забони тоҷикӣ ҷавоб медиҳӣ. "
     "Мисли муаллими хуб содда, дақиқ ва кӯтоҳ фаҳмон. Агар чизеро надонӣ, рост бигӯ."
 )
 
@@ -101,6 +101,8 @@ class Settings(BaseSettings):
 
     # Demo and local runtime
     vllm_venv: Path = Field(default_factory=lambda: default_cache_dir() / "vllm-0.32.0")
+    # llm-compressor's own venv for `soro train quantize` (scripts/setup-quantize.sh makes it).
+    quantize_venv: Path = Field(default_factory=lambda: default_cache_dir() / "quantize-0.14.0.1")
     cache_dir: Path = Field(default_factory=default_cache_dir)
     shared_data: Path = Path("../shared/data/tajik")
 

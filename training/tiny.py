@@ -144,8 +144,12 @@ def build_tiny_model(
     seed: int = 0,
     train_seconds: float = 0.0,
     vocab_size: int = 512,
+    config_overrides: dict[str, Any] | None = None,
 ) -> Path:
     """Build a tiny Gemma 3 folder in ``out_dir``: seeded random weights, trained on ``texts`` if asked.
+
+    ``config_overrides`` change ``tiny_gemma3_config``'s shape (e.g. a hidden size that INT4's groups of 128
+    divide).
 
     With ``train_seconds > 0`` a plain causal-LM loop runs on the texts and on chat turns made from them, so the
     model babbles words of the texts' language and learns to close its turn with ``<end_of_turn>``.
@@ -154,7 +158,7 @@ def build_tiny_model(
         raise ValueError("build_tiny_model needs at least one text to train its tokenizer on")
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
-    config = tiny_gemma3_config(len(tokenizer))
+    config = tiny_gemma3_config(len(tokenizer), **(config_overrides or {}))
     model = Gemma3ForCausalLM(config)
     if train_seconds > 0:
         _train(model, _training_ids(tokenizer, texts), seconds=train_seconds, seed=seed)

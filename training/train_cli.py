@@ -117,7 +117,11 @@ def quantize(
     samples: Annotated[int, typer.Option(help="calibration examples")] = 256,
     max_seq_len: Annotated[int, typer.Option(help="calibration sequence length")] = 2048,
 ) -> None:
-    """FP8 or INT4 (W4A16) variant in compressed-tensors format with llm-compressor, plus a size report."""
+    """FP8 or INT4 (W4A16) variant in compressed-tensors format with llm-compressor, plus a size report.
+
+    llm-compressor runs in its own venv (SORO_QUANTIZE_VENV; scripts/setup-quantize.sh makes it).
+    """
+    from soro.settings import Settings
     from training.export.quantize import QuantizeError, QuantizeOptions, quantize_model
 
     _setup_logging()
@@ -125,7 +129,8 @@ def quantize(
         options = QuantizeOptions(
             scheme=scheme.value, calibration=calibration or [], calibration_samples=samples, max_seq_len=max_seq_len
         )
-        report = quantize_model(model_dir, out, options)
+        # llm-compressor runs in its own venv (SORO_QUANTIZE_VENV, made by scripts/setup-quantize.sh).
+        report = quantize_model(model_dir, out, options, venv=Settings().quantize_venv)
     except (ValueError, QuantizeError) as exc:
         raise _fail(exc) from exc
     typer.echo(json.dumps(report.as_dict()))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.channels.telegram.sender import PreviewPolicy
+from bot.channels.telegram.previews import PreviewPolicy
 from bot.store.models import RequestState, Role
 from inference.queue import ReplyEvent, ReplyKind
 from tests.support.proxy import LinkShape, TcpProxy

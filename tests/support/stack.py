@@ -23,7 +23,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.app import telegram_bot, telegram_dispatcher
-from bot.channels.telegram.sender import PreviewPolicy, TelegramSender
+from bot.channels.telegram.previews import PreviewPolicy
+from bot.channels.telegram.sender import TelegramSender
 from bot.delivery import DeliveryLoop
 from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
 from bot.services import Services
@@ -31,6 +32,7 @@ from bot.store.models import Conversation, Message, Request, User
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
 from soro.settings import Settings
+from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.telegram_api import BotApiStandIn
 
 WEBHOOK_SECRET = "test-secret-token"
@@ -85,6 +87,7 @@ class Stack:
     workers: list[RunningWorker] = field(default_factory=list)
     runner: web.AppRunner | None = None
     http: aiohttp.ClientSession | None = None
+    api_link: TcpProxy | None = None  # between the bot and the stand-in, when the link is shaped
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -107,6 +110,9 @@ class Stack:
 
     async def kill_worker(self, running: RunningWorker) -> None:
         """As a crash would: everything it was doing stops, nothing is acked."""
+        # A cancellation can get lost in the Redis client's blocking read (the worker then kept reading, and
+        # this method waited for it forever); the stop flag ends the worker's loop even then.
+        running.stop.set()
         for task in list(running.worker.inflight.values()):
             task.cancel()
         running.task.cancel()
@@ -153,11 +159,18 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    settings: Settings, workers: int = 1, preview_policy: PreviewPolicy | None = None
+    settings: Settings,
+    workers: int = 1,
+    preview_policy: PreviewPolicy | None = None,
+    api_link: LinkShape | None = None,
 ) -> AsyncIterator[Stack]:
+    """The stack; with ``api_link``, the bot reaches the Bot API stand-in through a link of that shape."""
     api = BotApiStandIn(settings.telegram_token.get_secret_value())
     await api.start()
-    settings = settings.model_copy(update={"telegram_api_base": api.base})
+    link = TcpProxy("127.0.0.1", api.port, api_link) if api_link is not None else None
+    if link is not None:
+        await link.start()
+    settings = settings.model_copy(update={"telegram_api_base": link.url if link is not None else api.base})
     services = Services.create(settings)
     services.metrics.prime(channels=["telegram"])  # as run_bot does
     bot, sender = telegram_bot(settings, services)
@@ -173,7 +186,9 @@ async def running_stack(
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
     stop = asyncio.Event()
-    stack = Stack(settings, api, services, bot, sender, stop, runner=runner, http=aiohttp.ClientSession())
+    stack = Stack(
+        settings, api, services, bot, sender, stop, runner=runner, http=aiohttp.ClientSession(), api_link=link
+    )
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
     stack.tasks.append(asyncio.create_task(delivery.run(stop)))
     for _ in range(workers):
@@ -193,4 +208,6 @@ async def running_stack(
         if keys:
             await services.redis.delete(*keys)
         await services.close()
+        if link is not None:
+            await link.stop()
         await api.stop()

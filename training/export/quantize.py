@@ -8,32 +8,39 @@ Both are written in the compressed-tensors format that vLLM loads directly:
 - ``w4a16``: weights 4-bit integers in groups of 128 with one scale each, activations bf16, quantised with GPTQ
   on calibration text (use held-out SFT examples or corpus documents); about a quarter of the bf16 size.
 
-llm-compressor pins an older transformers than the training stack, so it lives in its own virtual
-environment: ``pip install -e '.[quantize]'`` into a fresh venv (see docs/training.md).
+llm-compressor pins an older transformers than the training stack, so it lives in its own virtual environment
+(``SORO_QUANTIZE_VENV``, made by ``scripts/setup-quantize.sh``), as vLLM does. This module stays in the project
+venv: it renders the calibration texts with the project's chat template, runs ``training/export/compress.py``
+(the recipe and llm-compressor's one-shot run) with that venv's interpreter, then writes the size report.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
 import shutil
+import subprocess
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from training.common.run_summary import SUMMARY_FILE
+from training.export import compress
+from training.export.compress import PRESET_SCHEMES
 from training.export.export import weight_bytes
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 Scheme = Literal["fp8", "w4a16"]
-# Our names → llm-compressor's preset schemes.
-PRESET_SCHEMES: dict[str, str] = {"fp8": "FP8_DYNAMIC", "w4a16": "W4A16"}
+# Run as a file (not imported) in llm-compressor's venv, where the project is not installed.
+COMPRESS_SCRIPT = Path(compress.__file__)
+_LOG_TAIL_LINES = 40
 
 
 class QuantizeError(RuntimeError):
-    """Quantisation cannot run here; the message says what is missing."""
+    """Quantisation cannot run here or failed; the message says what is missing or quotes the failure."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,7 @@ class QuantizeOptions:
     calibration: list[Path] = field(default_factory=list)
     calibration_samples: int = 256
     max_seq_len: int = 2048
-    # lm_head stays in bf16: quantising it costs quality out of proportion to the bytes it saves.
-    ignore: list[str] = field(default_factory=lambda: ["lm_head"])
+    ignore: list[str] = field(default_factory=lambda: list(compress.DEFAULT_IGNORE))
 
     def __post_init__(self) -> None:
         if self.scheme not in PRESET_SCHEMES:
@@ -83,25 +89,15 @@ def size_report(source: Path, quantized: Path, scheme: str) -> SizeReport:
     return SizeReport(scheme=scheme, source_bytes=weight_bytes(source), quantized_bytes=weight_bytes(quantized))
 
 
-def require_llmcompressor() -> None:
-    if importlib.util.find_spec("llmcompressor") is None:
+def quantize_python(venv: Path) -> Path:
+    """The interpreter of llm-compressor's venv, or a clear error naming the set-up script."""
+    python = venv / "bin" / "python"
+    if not python.is_file():
         raise QuantizeError(
-            "llm-compressor is not installed in this environment. It pins an older transformers than the "
-            "training stack, so install it into a separate venv: "
-            "python -m venv .venv-quantize && .venv-quantize/bin/pip install -e '.[quantize]', "
-            "then run .venv-quantize/bin/soro train quantize …"
+            f"llm-compressor's virtual environment was not found at {venv}: run scripts/setup-quantize.sh "
+            "(or point SORO_QUANTIZE_VENV at one)"
         )
-
-
-def quantization_recipe(options: QuantizeOptions) -> list[Any]:
-    """The llm-compressor modifiers for ``options.scheme`` (round-to-nearest FP8, or GPTQ INT4)."""
-    require_llmcompressor()
-    from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
-
-    preset = PRESET_SCHEMES[options.scheme]
-    if options.scheme == "fp8":
-        return [QuantizationModifier(targets="Linear", scheme=preset, ignore=list(options.ignore))]
-    return [GPTQModifier(targets="Linear", scheme=preset, ignore=list(options.ignore))]
+    return python
 
 
 def calibration_texts(paths: list[Path], tokenizer: PreTrainedTokenizerBase, limit: int) -> list[str]:
@@ -130,38 +126,57 @@ def _is_chat_file(path: Path) -> bool:
     return False
 
 
-def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions) -> SizeReport:
-    """Write the ``options.scheme`` variant of the exported model at ``model_dir`` to ``out_dir``."""
-    require_llmcompressor()
-    from datasets import Dataset
-    from llmcompressor import oneshot
+def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions, *, venv: Path) -> SizeReport:
+    """Write the ``options.scheme`` variant of the exported model at ``model_dir`` to ``out_dir``.
 
-    from training.common.models import load_causal_lm, load_tokenizer
+    llm-compressor runs in ``venv`` (see the module docstring); its output is quoted when it fails.
+    """
+    python = quantize_python(venv)
+    with tempfile.TemporaryDirectory(prefix="soro-quantize-") as scratch:
+        command = [
+            str(python),
+            "-P",  # the working directory off sys.path: the repo's packages must not shadow that venv's imports
+            str(COMPRESS_SCRIPT),
+            "--model",
+            str(model_dir),
+            "--out",
+            str(out_dir),
+            "--scheme",
+            options.scheme,
+            "--max-seq-len",
+            str(options.max_seq_len),
+        ]
+        for module in options.ignore:
+            command += ["--ignore", module]
+        if options.calibration:
+            from training.common.models import load_tokenizer
 
-    model = load_causal_lm(str(model_dir), precision="bf16-true")
-    tokenizer = load_tokenizer(str(model_dir))
-    dataset = None
-    if options.calibration:
-        texts = calibration_texts(options.calibration, tokenizer, options.calibration_samples)
-        dataset = Dataset.from_dict(
-            tokenizer(texts, add_special_tokens=False, truncation=True, max_length=options.max_seq_len)
-        )
-    oneshot(
-        model=model,
-        dataset=dataset,
-        recipe=quantization_recipe(options),
-        max_seq_length=options.max_seq_len,
-        num_calibration_samples=options.calibration_samples,
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir), save_compressed=True)
-    tokenizer.save_pretrained(str(out_dir))
+            texts = calibration_texts(options.calibration, load_tokenizer(str(model_dir)), options.calibration_samples)
+            texts_file = Path(scratch) / "calibration.json"
+            texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+            command += ["--calibration", str(texts_file)]
+        _run(command, venv)
     for name in ("generation_config.json", SUMMARY_FILE):
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, out_dir / name)
     report = size_report(model_dir, out_dir, options.scheme)
     write_report(report, model_dir, out_dir)
     return report
+
+
+def _run(command: list[str], venv: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
+    env.update(
+        VIRTUAL_ENV=str(venv),
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-_LOG_TAIL_LINES:])
+        raise QuantizeError(f"llm-compressor failed ({done.returncode}): {' '.join(command)}\n{tail}")
 
 
 def write_report(report: SizeReport, model_dir: Path, out_dir: Path) -> None:

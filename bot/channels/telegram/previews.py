@@ -124,7 +124,7 @@ class PreviewPolicy:
     min_answers: int = 8
 
     def interval(self, link: LinkEstimate, now: float) -> float:
-        backoff = 2 ** min(link.retry_afters_since(now - self.backoff_window), 4)
+        backoff = 2.0 ** min(link.retry_afters_since(now - self.backoff_window), 4)
         return max(self.min_interval, self.rtt_factor * link.rtt) * backoff
 
     def budget_share(self, link: LinkEstimate) -> float:

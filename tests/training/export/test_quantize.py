@@ -1,8 +1,10 @@
-"""Quantisation: what can be checked without llm-compressor's run (options, the missing-tool message, reports)."""
+"""Quantisation without llm-compressor's run: options, the missing-venv message, size reports.
+
+The real runs (and vLLM serving their output) are in test_quantize_run.py.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,14 +13,12 @@ from training.export.quantize import (
     QuantizeError,
     QuantizeOptions,
     SizeReport,
-    quantization_recipe,
+    quantize_model,
     size_report,
     write_report,
 )
 
 pytestmark = pytest.mark.train
-
-HAS_LLMCOMPRESSOR = importlib.util.find_spec("llmcompressor") is not None
 
 
 def test_w4a16_needs_calibration_text_and_fp8_does_not() -> None:
@@ -29,19 +29,10 @@ def test_w4a16_needs_calibration_text_and_fp8_does_not() -> None:
         QuantizeOptions(scheme="int3")  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(HAS_LLMCOMPRESSOR, reason="llm-compressor is installed here")
-def test_without_llmcompressor_the_error_says_how_to_install_it() -> None:
-    with pytest.raises(QuantizeError, match=r"\.venv-quantize/bin/pip install -e '\.\[quantize\]'"):
-        quantization_recipe(QuantizeOptions(scheme="fp8"))
-
-
-@pytest.mark.skipif(not HAS_LLMCOMPRESSOR, reason="llm-compressor lives in its own venv ('.[quantize]')")
-def test_recipes_use_vllm_loadable_presets() -> None:
-    fp8 = quantization_recipe(QuantizeOptions(scheme="fp8"))
-    w4a16 = quantization_recipe(QuantizeOptions(scheme="w4a16", calibration=[Path("calibration.jsonl")]))
-    assert [type(m).__name__ for m in fp8] == ["QuantizationModifier"] and fp8[0].scheme == "FP8_DYNAMIC"
-    assert [type(m).__name__ for m in w4a16] == ["GPTQModifier"] and w4a16[0].scheme == "W4A16"
-    assert fp8[0].ignore == ["lm_head"]
+def test_without_its_venv_the_error_names_the_setup_script(tmp_path: Path) -> None:
+    with pytest.raises(QuantizeError, match=r"not found at .*nowhere: run scripts/setup-quantize\.sh"):
+        quantize_model(tmp_path, tmp_path / "out", QuantizeOptions(scheme="fp8"), venv=tmp_path / "nowhere")
+    assert not (tmp_path / "out").exists()
 
 
 def test_size_report_compares_weight_files(lora_run: Path, tmp_path: Path) -> None:

@@ -1,0 +1,284 @@
+"""Streamed answers over constrained links: what Telegram previews cost in bytes, and what they buy in time.
+
+The same conversations run once per link between the bot and the Bot API stand-in (``tests/support``): good
+(20 ms round trip), 3G (150 ms, 1 % loss) and 2G (600 ms, 3 % loss, 50 kbit/s). The kernel of the machine
+these figures come from has no ``netem``, so the project's shaping TCP proxy imitates each link: latency,
+bandwidth (each direction of each connection) and loss (a lost TCP segment lands a retransmission later).
+Everything else is real: webhook, SQLite, Redis Streams, a worker, vLLM (CPU) serving the demo model, the
+delivery loop and the Telegram sender with its preview policy.
+
+    .venv/bin/python -m bench.links                      # from the repository root; starts vLLM
+    .venv/bin/python -m bench.links --links 2G --policy fixed --llm-base-url http://127.0.0.1:8000/v1
+
+Per link it prints: text bytes sent per answer (previews and final) over the answer's bytes, the same on the
+wire (HTTP and form encoding included), preview updates per answer, the model's first token, the first visible
+text and the final answer (seconds from the webhook), and the share of answers whose first text was visible
+within the first token plus one round trip of the link.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from bot.channels.telegram.previews import PreviewPolicy
+from bot.store.migrate import upgrade
+from bot.store.models import Conversation, Request, RequestState, User
+from inference.queue import ReplyEvent, ReplyKind, RequestQueue, StreamNames
+from inference.worker import Worker, llm_client
+from soro.metrics import WorkerMetrics
+from soro.settings import Settings
+from soro.vllm_runtime import VllmOptions, VllmServer, ensure_demo_model
+from tests.support.proxy import LinkShape
+from tests.support.stack import Stack, eventually, running_stack, stack_settings
+from tests.support.telegram_api import Call, text_update
+
+QUESTIONS = [
+    "Салом! Дар бораи кӯҳҳои Помир ба ман нақл кунед, лутфан.",
+    "Наврӯз чӣ гуна ҷашн гирифта мешавад?",
+    "Барои имтиҳони математика чӣ тавр омода шавам?",
+    "Кӯли Искандаркӯл дар куҷост ва чаро машҳур аст?",
+    "Ба ман дар бораи Рӯдакӣ каме гӯед.",
+    "Чӣ тавр гандумро дар кӯҳистон беҳтар парвариш кунам?",
+    "Фарқи байни обу ҳаво ва иқлим чист?",
+    "Лутфан як шеъри кӯтоҳ дар бораи баҳор нависед.",
+    "Чаро дарёи Панҷ муҳим аст?",
+    "Барои кӯдакон кадом китобҳоро тавсия медиҳед?",
+]
+TEXT_METHODS = frozenset({"sendMessageDraft", "editMessageText", "sendMessage"})
+SETTINGS_DEFAULTS = Settings.model_fields
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    rtt_seconds: float
+    loss: float = 0.0
+    bytes_per_second: float | None = None
+
+    def shape(self, seed: int) -> LinkShape:
+        return LinkShape(self.rtt_seconds / 2, self.bytes_per_second, self.loss, seed=seed)
+
+
+LINKS = {
+    link.name: link
+    for link in (
+        Link("good", 0.020),
+        Link("3G", 0.150, loss=0.01),
+        Link("2G", 0.600, loss=0.03, bytes_per_second=50_000 / 8),
+    )
+}
+POLICIES = {
+    "adaptive": PreviewPolicy(),
+    # What a link-blind policy does: an update a second, whatever the link, the length or the bytes.
+    "fixed": PreviewPolicy(rtt_factor=0.0, worth_rtts=0.0, budget_rtt=float("inf")),
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one user saw, in seconds from the moment the webhook received the question."""
+
+    sent_bytes: int  # text of every preview and of the final message
+    final_bytes: int
+    previews: int
+    first_token: float
+    first_visible: float
+    final: float
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    link: Link
+    answers: list[Answer]
+    wire_bytes_up: int
+
+    def met_goal(self, answer: Answer) -> bool:
+        return answer.first_visible <= answer.first_token + self.link.rtt_seconds
+
+
+async def converse(stack: Stack, conversations: int, spacing: float) -> dict[int, tuple[float, float]]:
+    """Post one question per conversation, ``spacing`` seconds apart; chat id → (monotonic, wall) time posted.
+    Every fifth conversation is a group chat (previews by editing a message), the others private (drafts)."""
+    posted: dict[int, tuple[float, float]] = {}
+    for i in range(conversations):
+        chat = -(2000 + i) if i % 5 == 4 else 1000 + i
+        update = text_update(i + 1, chat, QUESTIONS[i % len(QUESTIONS)], user_id=1000 + i)
+        posted[chat] = (time.monotonic(), time.time())
+        status = await stack.post_update(update)
+        if status != 200:
+            raise RuntimeError(f"the webhook answered {status}")
+        await asyncio.sleep(spacing)
+    return posted
+
+
+async def all_answered(stack: Stack, count: int) -> bool:
+    rows = await stack.request_rows()
+    return len(rows) == count and all(row.state is RequestState.ANSWERED for row in rows)
+
+
+class WatchedQueue(RequestQueue):
+    """The queue as the worker sees it, noting when each answer's first token came (wall clock)."""
+
+    def __init__(self, redis: Redis, names: StreamNames) -> None:
+        super().__init__(redis, names)
+        self.first_token_at: dict[str, float] = {}
+
+    async def publish(self, event: ReplyEvent, stream: str) -> None:
+        if event.kind is ReplyKind.FINAL:
+            # Published as the generation ended: step back to its first token.
+            self.first_token_at[event.request_id] = (
+                event.created_at - event.generation_seconds + event.first_token_seconds
+            )
+        await super().publish(event, stream)
+
+
+@asynccontextmanager
+async def watched_worker(stack: Stack) -> AsyncIterator[WatchedQueue]:
+    queue = WatchedQueue(stack.services.redis, stack.services.queue.names)
+    worker = Worker(stack.settings, queue, llm_client(stack.settings), WorkerMetrics())
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield queue
+    finally:
+        stop.set()
+        await task
+        await worker.llm.close()
+
+
+async def first_token_times(stack: Stack, queue: WatchedQueue) -> dict[int, float]:
+    """Chat id → wall-clock time of the model's first token of its answer."""
+    async with stack.services.sessions() as session:
+        query = select(Request.id, User.address).select_from(Request).join(Conversation).join(User)
+        chats = {request_id: int(address) for request_id, address in (await session.execute(query)).all()}
+    return {chats[request_id]: at for request_id, at in queue.first_token_at.items()}
+
+
+def answer_of(calls: Sequence[Call], posted: tuple[float, float], first_token_wall: float) -> Answer:
+    texts = [c for c in calls if c.method in TEXT_METHODS]
+    shown = [c for c in texts if c.failed is None]
+    final = shown[-1]
+    return Answer(
+        sent_bytes=sum(len(c.params["text"].encode()) for c in texts),
+        final_bytes=len(final.params["text"].encode()),
+        previews=len(shown) - 1,
+        first_token=first_token_wall - posted[1],
+        first_visible=shown[0].at - posted[0],
+        final=final.at - posted[0],
+    )
+
+
+async def run_link(
+    link: Link, args: argparse.Namespace, database_url: str, llm: tuple[str, str], seed: int
+) -> LinkResult:
+    settings = stack_settings(
+        database_url,
+        args.redis_url,
+        *llm,
+        llm_max_tokens=args.max_tokens,
+        request_deadline_seconds=180.0,
+        # The production cadence of partial texts and Telegram's per-chat rate, not the test stack's quick ones.
+        partial_interval_seconds=SETTINGS_DEFAULTS["partial_interval_seconds"].default,
+        partial_min_chars=SETTINGS_DEFAULTS["partial_min_chars"].default,
+        telegram_chat_rate=SETTINGS_DEFAULTS["telegram_chat_rate"].default,
+        worker_concurrency=args.concurrency,
+    )
+    shape = link.shape(seed)
+    async with (
+        running_stack(settings, workers=0, preview_policy=POLICIES[args.policy], api_link=shape) as stack,
+        watched_worker(stack) as queue,
+    ):
+        posted = await converse(stack, args.conversations, args.spacing)
+        await eventually(lambda: all_answered(stack, args.conversations), timeout=600, interval=0.5)
+        await asyncio.sleep(1.0)  # the last final messages are still on the wire when their rows say answered
+        first_tokens = await first_token_times(stack, queue)
+        answers = [
+            answer_of([c for c in stack.api.calls if int(c.params.get("chat_id", 0)) == chat], at, first_tokens[chat])
+            for chat, at in posted.items()
+        ]
+        assert stack.api_link is not None
+        return LinkResult(link, answers, stack.api_link.bytes_up)
+
+
+def p(values: Sequence[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def print_table(results: Sequence[LinkResult], policy: str) -> None:
+    print(f"\npreview policy: {policy}")
+    print(
+        "| link | answers | sent ÷ answer bytes | wire ÷ answer bytes | previews / answer | first token p50 "
+        "| first visible p50 / p95 | visible ≤ first token + RTT | final answer p50 / p95 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for result in results:
+        answers = result.answers
+        final_bytes = sum(a.final_bytes for a in answers)
+        visible = [a.first_visible for a in answers]
+        final = [a.final for a in answers]
+        met = sum(result.met_goal(a) for a in answers) / len(answers)
+        print(
+            f"| {result.link.name} | {len(answers)} "
+            f"| {sum(a.sent_bytes for a in answers) / final_bytes:.2f} "
+            f"| {result.wire_bytes_up / final_bytes:.2f} "
+            f"| {statistics.mean(a.previews for a in answers):.1f} "
+            f"| {p([a.first_token for a in answers], 50):.2f} "
+            f"| {p(visible, 50):.2f} / {p(visible, 95):.2f} "
+            f"| {met:.0%} "
+            f"| {p(final, 50):.2f} / {p(final, 95):.2f} |"
+        )
+
+
+@asynccontextmanager
+async def model_server(args: argparse.Namespace) -> AsyncIterator[tuple[str, str]]:
+    """(OpenAI base URL, model name): the one given, or vLLM serving the demo model for the run."""
+    if args.llm_base_url:
+        yield args.llm_base_url, args.model
+        return
+    settings = Settings().model_copy(update={"worker_concurrency": args.concurrency})
+    model_dir = await asyncio.to_thread(ensure_demo_model, settings)
+    async with VllmServer(VllmOptions.for_settings(settings, model_dir, "soro-demo")) as server:
+        yield server.base_url, server.model
+
+
+async def main(args: argparse.Namespace) -> list[LinkResult]:
+    results = []
+    async with model_server(args) as llm:
+        for seed, name in enumerate(args.links):
+            with tempfile.TemporaryDirectory() as scratch:
+                database_url = f"sqlite+aiosqlite:///{Path(scratch) / 'soro.db'}"
+                await asyncio.to_thread(upgrade, database_url)
+                started = time.monotonic()
+                results.append(await run_link(LINKS[name], args, database_url, llm, seed))
+                print(f"{name}: {time.monotonic() - started:.0f} s", flush=True)
+    print_table(results, args.policy)
+    return results
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--links", nargs="+", choices=list(LINKS), default=list(LINKS))
+    parser.add_argument("--policy", choices=list(POLICIES), default="adaptive")
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--spacing", type=float, default=0.4, help="seconds between two conversations' questions")
+    parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument("--concurrency", type=int, default=16, help="the worker's, and vLLM's --max-num-seqs")
+    parser.add_argument("--redis-url", default=Settings().redis_url)
+    parser.add_argument("--llm-base-url", help="use this OpenAI-compatible server instead of starting vLLM")
+    parser.add_argument("--model", default="soro", help="served model name with --llm-base-url")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

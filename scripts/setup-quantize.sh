@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# llm-compressor (FP8 / INT4 export, `soro train quantize`) in its own virtual environment, as vLLM has one: it
+# pins a transformers older than the training stack wants. Idempotent: when the stamp matches, it only checks.
+#   SORO_QUANTIZE_VENV   where the environment lives (default ~/.cache/soro/quantize-0.14.0.1)
+#   PYTHON               the interpreter that creates it (default python3)
+set -euo pipefail
+
+version=0.14.0.1
+# The CPU build of torch: without the pin pip would take a CUDA build of several GB for llm-compressor.
+torch_version=2.13.0
+venv=${SORO_QUANTIZE_VENV:-$HOME/.cache/soro/quantize-$version}
+stamp="$venv/.soro-quantize-$version-torch-$torch_version"
+python=${PYTHON:-python3}
+
+log() { printf '\033[1m[setup-quantize]\033[0m %s\n' "$*"; }
+
+if [[ -f "$stamp" && -x "$venv/bin/python" ]]; then
+  log "llmcompressor $version ready in $venv"
+  exit 0
+fi
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  log "creating $venv"
+  mkdir -p "$(dirname "$venv")"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+fi
+
+log "installing llmcompressor==$version with torch==$torch_version (about 1 minute, 1.5 GiB)"
+"$venv/bin/pip" install -q "torch==$torch_version" "llmcompressor==$version"
+
+"$venv/bin/python" -c "import llmcompressor, compressed_tensors; from transformers import Gemma3ForCausalLM" \
+  || { log "quantisation venv at $venv does not import; delete it and run again"; exit 1; }
+touch "$stamp"
+log "llmcompressor $version ready in $venv"

@@ -14,7 +14,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store.migrate import upgrade
-
 from soro.settings import Settings
 
 pytest_plugins = ["tests.support.vllm"]

@@ -13,7 +13,7 @@ delivery loop and the Telegram sender with its preview policy.
 Per link it prints: text bytes sent per answer (previews and final) over the answer's bytes, the same on the
 wire (HTTP and form encoding included), preview updates per answer, the model's first token, the first visible
 text and the final answer (seconds from the webhook), and the share of answers whose first text was visible
-within the first token plus one round trip of the link.
+within the first token plus one round trip of the link. Times are in seconds.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -34,12 +35,12 @@ from sqlalchemy import select
 from bot.channels.telegram.previews import PreviewPolicy
 from bot.store.migrate import upgrade
 from bot.store.models import Conversation, Request, RequestState, User
-from inference.queue import ReplyEvent, ReplyKind, RequestQueue, StreamNames
+from inference.queue import Delivery, ReplyEvent, ReplyKind, RequestQueue, StreamNames, TurnRequest
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
 from soro.settings import Settings
 from soro.vllm_runtime import VllmOptions, VllmServer, ensure_demo_model
-from tests.support.proxy import LinkShape
+from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.stack import Stack, eventually, running_stack, stack_settings
 from tests.support.telegram_api import Call, text_update
 
@@ -55,6 +56,10 @@ QUESTIONS = [
     "Чаро дарёи Панҷ муҳим аст?",
     "Барои кӯдакон кадом китобҳоро тавсия медиҳед?",
 ]
+# Answer lengths in tokens, given to the conversations in turn: short, medium and long answers alike.
+ANSWER_TOKENS = (40, 100, 160, 240, 320)
+# vLLM streams one server-sent event of about this many bytes per token: the model's pace as a bandwidth.
+SSE_BYTES_PER_TOKEN = 218
 TEXT_METHODS = frozenset({"sendMessageDraft", "editMessageText", "sendMessage"})
 SETTINGS_DEFAULTS = Settings.model_fields
 
@@ -128,11 +133,16 @@ async def all_answered(stack: Stack, count: int) -> bool:
 
 
 class WatchedQueue(RequestQueue):
-    """The queue as the worker sees it, noting when each answer's first token came (wall clock)."""
+    """The queue as the worker sees it. It notes when each answer's first token came (wall clock), and gives
+    the conversations answers of ``ANSWER_TOKENS`` lengths in turn: the tiny model never stops by itself."""
 
     def __init__(self, redis: Redis, names: StreamNames) -> None:
         super().__init__(redis, names)
         self.first_token_at: dict[str, float] = {}
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        deliveries = await super().read(consumer, count, block_ms)
+        return [replace(d, request=replace(d.request, max_tokens=answer_tokens(d.request))) for d in deliveries]
 
     async def publish(self, event: ReplyEvent, stream: str) -> None:
         if event.kind is ReplyKind.FINAL:
@@ -143,10 +153,20 @@ class WatchedQueue(RequestQueue):
         await super().publish(event, stream)
 
 
+def answer_tokens(request: TurnRequest) -> int:
+    # Conversations are numbered in the order they were opened, the same on every link.
+    return ANSWER_TOKENS[(request.conversation_id - 1) % len(ANSWER_TOKENS)]
+
+
 @asynccontextmanager
-async def watched_worker(stack: Stack) -> AsyncIterator[WatchedQueue]:
+async def watched_worker(stack: Stack, model_pace: LinkShape) -> AsyncIterator[WatchedQueue]:
+    """A worker reading the model through a link that paces its stream (a production model's speed)."""
+    port = int(urlsplit(stack.settings.llm_base_url).port or 80)
+    paced = TcpProxy("127.0.0.1", port, model_pace)
+    await paced.start()
+    settings = stack.settings.model_copy(update={"llm_base_url": f"{paced.url}/v1"})
     queue = WatchedQueue(stack.services.redis, stack.services.queue.names)
-    worker = Worker(stack.settings, queue, llm_client(stack.settings), WorkerMetrics())
+    worker = Worker(settings, queue, llm_client(settings), WorkerMetrics())
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -155,6 +175,7 @@ async def watched_worker(stack: Stack) -> AsyncIterator[WatchedQueue]:
         stop.set()
         await task
         await worker.llm.close()
+        await paced.stop()
 
 
 async def first_token_times(stack: Stack, queue: WatchedQueue) -> dict[int, float]:
@@ -186,7 +207,7 @@ async def run_link(
         database_url,
         args.redis_url,
         *llm,
-        llm_max_tokens=args.max_tokens,
+        llm_max_tokens=max(ANSWER_TOKENS),
         request_deadline_seconds=180.0,
         # The production cadence of partial texts and Telegram's per-chat rate, not the test stack's quick ones.
         partial_interval_seconds=SETTINGS_DEFAULTS["partial_interval_seconds"].default,
@@ -197,7 +218,7 @@ async def run_link(
     shape = link.shape(seed)
     async with (
         running_stack(settings, workers=0, preview_policy=POLICIES[args.policy], api_link=shape) as stack,
-        watched_worker(stack) as queue,
+        watched_worker(stack, LinkShape(bytes_per_second=args.model_pace * SSE_BYTES_PER_TOKEN)) as queue,
     ):
         posted = await converse(stack, args.conversations, args.spacing)
         await eventually(lambda: all_answered(stack, args.conversations), timeout=600, interval=0.5)
@@ -219,13 +240,15 @@ def print_table(results: Sequence[LinkResult], policy: str) -> None:
     print(f"\npreview policy: {policy}")
     print(
         "| link | answers | sent ÷ answer bytes | wire ÷ answer bytes | previews / answer | first token p50 "
-        "| first visible p50 / p95 | visible ≤ first token + RTT | final answer p50 / p95 |"
+        "| first visible p50 / p95 | visible − first token p50 / p95 | visible ≤ first token + RTT "
+        "| final answer p50 / p95 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         answers = result.answers
         final_bytes = sum(a.final_bytes for a in answers)
         visible = [a.first_visible for a in answers]
+        lag = [a.first_visible - a.first_token for a in answers]
         final = [a.final for a in answers]
         met = sum(result.met_goal(a) for a in answers) / len(answers)
         print(
@@ -235,6 +258,7 @@ def print_table(results: Sequence[LinkResult], policy: str) -> None:
             f"| {statistics.mean(a.previews for a in answers):.1f} "
             f"| {p([a.first_token for a in answers], 50):.2f} "
             f"| {p(visible, 50):.2f} / {p(visible, 95):.2f} "
+            f"| {p(lag, 50):.2f} / {p(lag, 95):.2f} "
             f"| {met:.0%} "
             f"| {p(final, 50):.2f} / {p(final, 95):.2f} |"
         )
@@ -272,7 +296,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--policy", choices=list(POLICIES), default="adaptive")
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--spacing", type=float, default=0.4, help="seconds between two conversations' questions")
-    parser.add_argument("--max-tokens", type=int, default=160)
+    parser.add_argument(
+        "--model-pace", type=float, default=30.0, help="tokens a second of each answer (the tiny model is far faster)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="the worker's, and vLLM's --max-num-seqs")
     parser.add_argument("--redis-url", default=Settings().redis_url)
     parser.add_argument("--llm-base-url", help="use this OpenAI-compatible server instead of starting vLLM")

@@ -8,7 +8,7 @@ errors, timeouts) and the server-sent events are read as plain JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -42,13 +42,26 @@ async def stream_chat(
         stream=True,
         stream_options={"include_usage": True},
     ) as response:
-        async for line in response.iter_lines():
+        async for line in _event_lines(response.iter_bytes()):
             if not line.startswith("data:"):
                 continue
             payload = line[5:].strip()
             if payload == "[DONE]":
                 break
             yield _delta(json.loads(payload))
+
+
+async def _event_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[str]:
+    """The lines of a server-sent event stream. Only LF (or CR LF) ends a line: the JSON in an event carries
+    the model's text as it is, and a model can write U+2028 or U+0085, where ``str.splitlines`` (and so
+    httpx's ``iter_lines``) would cut the event in two."""
+    pending = b""
+    async for chunk in chunks:
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode()
+    if pending:
+        yield pending.decode()
 
 
 def _delta(chunk: dict[str, Any]) -> Delta:

@@ -186,10 +186,14 @@ class Worker:
             if delta.finish_reason:
                 result.finish_reason = delta.finish_reason
             now = time.monotonic()
-            if (
-                request.stream_partials
-                and now - last_partial >= self.settings.partial_interval_seconds
-                and len(result.text) - published >= self.settings.partial_min_chars
+            # The first text goes out at once (time to first visible text waits for it); later ones are paced.
+            first_text = published == 0 and bool(result.text)
+            if request.stream_partials and (
+                first_text
+                or (
+                    now - last_partial >= self.settings.partial_interval_seconds
+                    and len(result.text) - published >= self.settings.partial_min_chars
+                )
             ):
                 seq += 1
                 await self._publish(request, ReplyKind.PARTIAL, result, seq=seq)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import logging
@@ -27,6 +28,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -199,6 +201,7 @@ class VllmServer:
                 env=options.environment(),
                 cwd=options.log_path.parent,
                 start_new_session=True,  # its own process group: stop() ends the engine core with it
+                preexec_fn=_terminate_with_parent,
             )
         try:
             await self._wait_until_ready()
@@ -287,6 +290,16 @@ class VllmServer:
             f"{what}; command: {' '.join(self.options.command())}\n"
             f"last lines of {self.options.log_path}:\n{self.log_tail()}"
         )
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies, even by SIGKILL, so no server is orphaned."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def build_tiny_model_dir(

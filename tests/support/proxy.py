@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 from dataclasses import dataclass
 
@@ -115,8 +114,9 @@ class TcpProxy:
     def _lost(self, size: int) -> bool:
         if not self.shape.loss:
             return False
-        segments = math.ceil(size / SEGMENT_BYTES)
-        return self._random.random() < 1 - (1 - self.shape.loss) ** segments
+        # Slices are smaller than segments: a slice of half a segment is lost half as often as a whole one.
+        kept: float = (1 - self.shape.loss) ** (size / SEGMENT_BYTES)
+        return self._random.random() >= kept
 
     async def _land(
         self, in_flight: asyncio.Queue[tuple[float, bytes] | None], writer: asyncio.StreamWriter, up: bool

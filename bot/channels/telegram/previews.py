@@ -11,7 +11,6 @@ previews have cost so far (``Preview``).
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -73,7 +72,6 @@ class Preview:
     paused_until: float = 0.0
     first_seen: tuple[float, int] | None = None  # (when, length) of the first partial text
     last_seen: tuple[float, int] | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def saw(self, length: int, now: float) -> None:
         if self.first_seen is None:
@@ -103,8 +101,9 @@ class PreviewPolicy:
     - no 429 in the last ``cooldown_after_429`` seconds, and none answered for this chat still in force;
     - the first one has ``min_first_chars``; later ones add ``min_new_chars`` and come ``interval()`` apart,
       which grows with the round-trip time and doubles for every 429 of the last ``backoff_window`` seconds;
-    - it shows the text at least ``worth_rtts`` round trips before the final answer would: an answer expected
-      to end sooner gets no (more) previews;
+    - the answer is expected to go on for at least ``worth_rtts`` round trips: one that ends sooner gets no
+      (more) previews. With half a round trip, an answer left without a preview still shows within one
+      round trip of its first token, as a preview would;
     - this answer's previews together stay within ``budget_share()`` of its expected final length.
       The share is ``budget_rtt / rtt``: on a link with a round trip of ``budget_rtt`` previews may cost as
       many bytes as the answer, on one four times slower a quarter of it (at most one or two small previews).
@@ -118,7 +117,7 @@ class PreviewPolicy:
     min_first_chars: int = 1  # the first words show that the answer is coming: they are cheap, and worth most
     cooldown_after_429: float = 10.0
     backoff_window: float = 60.0
-    worth_rtts: float = 1.0
+    worth_rtts: float = 0.5
     budget_rtt: float = 0.15
     typical_answer_chars: int = 400
     min_answers: int = 8

@@ -46,7 +46,7 @@ def seasoned(length: int, answers: int = 20) -> AnswerStats:
     """A bot that has sent ``answers`` answers of about ``length`` characters."""
     stats = AnswerStats()
     for i in range(answers):
-        stats.finished(length + (i % 5) * 10, SPEED)
+        stats.finished(length + (i % 5) * length // 10, SPEED)
     return stats
 
 
@@ -63,10 +63,10 @@ def test_a_slow_link_gets_fewer_larger_updates_and_stays_within_the_byte_budget(
 
 def test_a_short_answer_gets_no_preview_on_a_slow_link() -> None:
     policy = PreviewPolicy()
-    short = stream(policy, LinkEstimate(rtt=SLOW), seasoned(30), 30)
-    assert short.shown == []  # it arrives within a round trip anyway
+    short = stream(policy, LinkEstimate(rtt=SLOW), seasoned(20), 20)
+    assert short.shown == []  # it is written within half a round trip: it arrives as soon as a preview would
     # On a good link the same answer still streams: a preview there costs next to nothing.
-    assert stream(policy, LinkEstimate(rtt=GOOD), seasoned(30), 30).shown
+    assert stream(policy, LinkEstimate(rtt=GOOD), seasoned(20), 20).shown
 
 
 def test_an_answer_near_its_expected_end_gets_no_more_previews() -> None:

@@ -4,8 +4,11 @@ The same conversations run once per link between the bot and the Bot API stand-i
 (20 ms round trip), 3G (150 ms, 1 % loss) and 2G (600 ms, 3 % loss, 50 kbit/s). The kernel of the machine
 these figures come from has no ``netem``, so the project's shaping TCP proxy imitates each link: latency,
 bandwidth (each direction of each connection) and loss (a lost TCP segment lands a retransmission later).
-Everything else is real: webhook, SQLite, Redis Streams, a worker, vLLM (CPU) serving the demo model, the
-delivery loop and the Telegram sender with its preview policy.
+Everything else is real: webhook, SQLite, Redis Streams, a worker, vLLM (CPU), the delivery loop and the
+Telegram sender with its preview policy. vLLM serves the tests' tiny random model, which writes 160 tokens in
+0.2 s and never stops by itself: a second proxy paces its stream (``--model-pace`` tokens a second), and the
+conversations get answers of ``ANSWER_TOKENS`` lengths in turn, so answers stream for seconds, as a
+production model's do.
 
     .venv/bin/python -m bench.links                      # from the repository root; starts vLLM
     .venv/bin/python -m bench.links --links 2G --policy fixed --llm-base-url http://127.0.0.1:8000/v1
@@ -39,7 +42,7 @@ from inference.queue import Delivery, ReplyEvent, ReplyKind, RequestQueue, Strea
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
 from soro.settings import Settings
-from soro.vllm_runtime import VllmOptions, VllmServer, ensure_demo_model
+from soro.vllm_runtime import VllmOptions, VllmServer, build_tiny_model_dir
 from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.stack import Stack, eventually, running_stack, stack_settings
 from tests.support.telegram_api import Call, text_update
@@ -161,8 +164,8 @@ def answer_tokens(request: TurnRequest) -> int:
 @asynccontextmanager
 async def watched_worker(stack: Stack, model_pace: LinkShape) -> AsyncIterator[WatchedQueue]:
     """A worker reading the model through a link that paces its stream (a production model's speed)."""
-    port = int(urlsplit(stack.settings.llm_base_url).port or 80)
-    paced = TcpProxy("127.0.0.1", port, model_pace)
+    model_url = urlsplit(stack.settings.llm_base_url)
+    paced = TcpProxy(model_url.hostname or "127.0.0.1", model_url.port or 80, model_pace)
     await paced.start()
     settings = stack.settings.model_copy(update={"llm_base_url": f"{paced.url}/v1"})
     queue = WatchedQueue(stack.services.redis, stack.services.queue.names)
@@ -266,14 +269,15 @@ def print_table(results: Sequence[LinkResult], policy: str) -> None:
 
 @asynccontextmanager
 async def model_server(args: argparse.Namespace) -> AsyncIterator[tuple[str, str]]:
-    """(OpenAI base URL, model name): the one given, or vLLM serving the demo model for the run."""
+    """(OpenAI base URL, model name): the one given, or vLLM serving the tests' tiny model for the run."""
     if args.llm_base_url:
         yield args.llm_base_url, args.model
         return
     settings = Settings().model_copy(update={"worker_concurrency": args.concurrency})
-    model_dir = await asyncio.to_thread(ensure_demo_model, settings)
-    async with VllmServer(VllmOptions.for_settings(settings, model_dir, "soro-demo")) as server:
-        yield server.base_url, server.model
+    with tempfile.TemporaryDirectory() as folder:
+        model_dir = await asyncio.to_thread(build_tiny_model_dir, settings.vllm_venv, Path(folder) / "tiny")
+        async with VllmServer(VllmOptions.for_settings(settings, model_dir, "soro-tiny")) as server:
+            yield server.base_url, server.model
 
 
 async def main(args: argparse.Namespace) -> list[LinkResult]:

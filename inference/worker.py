@@ -186,8 +186,8 @@ class Worker:
             if delta.finish_reason:
                 result.finish_reason = delta.finish_reason
             now = time.monotonic()
-            # The first text goes out at once (time to first visible text waits for it); later ones are paced.
-            first_text = published == 0 and bool(result.text)
+            # The first words go out at once (time to first visible text waits for them); later ones are paced.
+            first_text = published == 0 and bool(printable(result.text).strip())
             if request.stream_partials and (
                 first_text
                 or (

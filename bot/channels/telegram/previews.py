@@ -50,13 +50,13 @@ class AnswerStats:
             previous = self.chars_per_second
             self.chars_per_second = chars_per_second if previous is None else 0.8 * previous + 0.2 * chars_per_second
 
-    def expected_length(self, so_far: int, typical: int, min_answers: int) -> int:
-        """A cautious guess of the final length of an answer that is ``so_far`` characters long now: the lower
-        quartile of recent answers that grew longer than that, or ``typical`` until enough answers were seen."""
+    def expected_length(self, so_far: int, quantile: float, typical: int, min_answers: int) -> int:
+        """The final length of an answer that is ``so_far`` characters long now, as the ``quantile`` of recent
+        answers that grew longer than that; ``typical`` until ``min_answers`` answers were seen."""
         if len(self.lengths) < min_answers:
             return max(so_far, typical)
         longer = sorted(length for length in self.lengths if length > so_far)
-        return longer[len(longer) // 4] if longer else so_far
+        return longer[min(int(len(longer) * quantile), len(longer) - 1)] if longer else so_far
 
 
 @dataclass
@@ -101,14 +101,14 @@ class PreviewPolicy:
     - no 429 in the last ``cooldown_after_429`` seconds, and none answered for this chat still in force;
     - the first one has ``min_first_chars``; later ones add ``min_new_chars`` and come ``interval()`` apart,
       which grows with the round-trip time and doubles for every 429 of the last ``backoff_window`` seconds;
-    - the answer is expected to go on for at least ``worth_rtts`` round trips: one that ends sooner gets no
-      (more) previews. With half a round trip, an answer left without a preview still shows within one
-      round trip of its first token, as a preview would;
-    - this answer's previews together stay within ``budget_share()`` of its expected final length.
+    - even a long guess of its length says the answer goes on for ``worth_rtts`` round trips more: one that
+      ends sooner gets no (more) previews. With half a round trip, an answer left without a preview still
+      shows within one round trip of its first token, as a preview would;
+    - this answer's previews together stay within ``budget_share()`` of a short guess of its final length.
       The share is ``budget_rtt / rtt``: on a link with a round trip of ``budget_rtt`` previews may cost as
       many bytes as the answer, on one four times slower a quarter of it (at most one or two small previews).
 
-    The expected final length and the model's speed come from recent answers (``AnswerStats``).
+    The final length is guessed, and the model's speed measured, from recent answers (``AnswerStats``).
     """
 
     min_interval: float = 1.0  # Telegram takes about one message a second per chat
@@ -138,8 +138,11 @@ class PreviewPolicy:
                 return False
         elif length - preview.sent_chars < self.min_new_chars or now - preview.last_update < self.interval(link, now):
             return False
-        expected = stats.expected_length(length, self.typical_answer_chars, self.min_answers)
+        # Each rule errs on its own safe side: it ends early only if even a long guess says so, and its bytes
+        # must fit what even a short guess of the answer allows.
+        long_guess = stats.expected_length(length, 0.75, self.typical_answer_chars, self.min_answers)
+        short_guess = stats.expected_length(length, 0.25, self.typical_answer_chars, self.min_answers)
         speed = preview.chars_per_second() or stats.chars_per_second
-        if speed and (expected - length) / speed < self.worth_rtts * link.rtt:
+        if speed and (long_guess - length) / speed < self.worth_rtts * link.rtt:
             return False
-        return preview.spent_chars + length <= self.budget_share(link) * expected
+        return preview.spent_chars + length <= self.budget_share(link) * short_guess

@@ -69,6 +69,16 @@ def test_a_short_answer_gets_no_preview_on_a_slow_link() -> None:
     assert stream(policy, LinkEstimate(rtt=GOOD), seasoned(20), 20).shown
 
 
+def test_the_first_words_show_on_a_slow_link_while_the_answer_may_still_run_long() -> None:
+    stats = AnswerStats()
+    for length in [40, 50, 400, 500, 600] * 4:  # short and long answers alike
+        stats.finished(length, SPEED)
+    # A congested 2G link: the short answers would end within half a round trip, the long ones would not.
+    streamed = stream(PreviewPolicy(), LinkEstimate(rtt=1.6), stats, 500)
+    assert streamed.shown[:1] == [3]
+    assert streamed.bytes_ratio <= 1.3
+
+
 def test_an_answer_near_its_expected_end_gets_no_more_previews() -> None:
     policy = PreviewPolicy()
     streamed = stream(policy, LinkEstimate(rtt=0.15), seasoned(300), 300)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -59,6 +60,11 @@ async def services_env(postgres_url: str, redis_url: str, vllm_server: ServedMod
         http_port=str(free_port()),
         visibility_timeout_seconds="5",
     )
+    client = Redis.from_url(redis_url)
+    keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
 
 
 async def test_db_upgrade_creates_the_schema_on_sqlite(tmp_path: Path) -> None:

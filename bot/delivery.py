@@ -189,7 +189,7 @@ class DeliveryLoop:
     async def _sweep(self) -> None:
         # Overdue: no worker answered in time (all dead, or the queue too long). The worker's own notice
         # normally comes first; this one covers the case where no worker is alive to send it.
-        for request_id in await self.pipeline.overdue(list(self.senders), grace_seconds=5.0):
+        for request_id in await self.pipeline.overdue(self.streams.keys(), grace_seconds=5.0):
             event = ReplyEvent(request_id=request_id, conversation_id=0, channel="", kind=ReplyKind.EXPIRED)
             await self.slots.acquire()
             self._spawn(self._handle(None, None, event))

@@ -12,7 +12,7 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -237,6 +237,7 @@ class Pipeline:
                 conversation_id=conversation.id,
                 state=RequestState.QUEUED,
                 payload=turn.to_json(),
+                reply_stream=turn.reply_stream,
                 received_at=received_at,
                 deadline=datetime.fromtimestamp(turn.deadline, UTC),
             )
@@ -310,14 +311,6 @@ class Pipeline:
                 return None
             return await _target(session, request_id)
 
-    async def mark_visible(self, request_id: str) -> None:
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(Request)
-                .where(Request.id == request_id, Request.first_visible_at.is_(None))
-                .values(first_visible_at=utcnow())
-            )
-
     async def finish(self, event: ReplyEvent, delivered_text: str, external_id: str | None = None) -> None:
         """Record how a turn ended, free its conversation and queue the messages that arrived meanwhile."""
         state = {
@@ -359,15 +352,18 @@ class Pipeline:
 
     # Housekeeping, run periodically by the delivery loop
 
-    async def overdue(self, channels: list[str], grace_seconds: float) -> list[str]:
-        """Queued requests of ``channels`` past their deadline (plus grace, for the worker's notice to come first)."""
+    async def overdue(self, reply_streams: Collection[str], grace_seconds: float) -> list[str]:
+        """Queued requests answered into ``reply_streams`` and past their deadline (plus grace, for the worker's
+        own notice to come first). Only the process reading those streams can tell these users."""
         limit = utcnow() - timedelta(seconds=grace_seconds)
         async with self.sessions() as session:
             rows = await session.scalars(
                 select(Request.id)
-                .join(Conversation, Conversation.id == Request.conversation_id)
-                .join(User, User.id == Conversation.user_id)
-                .where(Request.state == RequestState.QUEUED, Request.deadline < limit, User.channel.in_(channels))
+                .where(
+                    Request.state == RequestState.QUEUED,
+                    Request.deadline < limit,
+                    Request.reply_stream.in_(list(reply_streams)),
+                )
                 .limit(100)
             )
             return list(rows)

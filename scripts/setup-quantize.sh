@@ -8,28 +8,17 @@ set -euo pipefail
 version=0.14.0.1
 # The CPU build of torch: without the pin pip would take a CUDA build of several GB for llm-compressor.
 torch_version=2.13.0
-venv=${SORO_QUANTIZE_VENV:-$HOME/.cache/soro/quantize-$version}
-stamp="$venv/.soro-quantize-$version-torch-$torch_version"
-python=${PYTHON:-python3}
-
-log() { printf '\033[1m[setup-quantize]\033[0m %s\n' "$*"; }
-
-if [[ -f "$stamp" && -x "$venv/bin/python" ]]; then
-  log "llmcompressor $version ready in $venv"
-  exit 0
-fi
-
-if [[ ! -x "$venv/bin/python" ]]; then
-  log "creating $venv"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
-fi
+TOOL=setup-quantize
+VENV=${SORO_QUANTIZE_VENV:-$HOME/.cache/soro/quantize-$version}
+STAMP="$VENV/.soro-quantize-$version-torch-$torch_version"
+source "$(dirname "$0")/side-venv.sh"
+side_venv_ready && exit 0
+venv=$VENV
 
 log "installing llmcompressor==$version with torch==$torch_version (about 1 minute, 1.5 GiB)"
 "$venv/bin/pip" install -q "torch==$torch_version" "llmcompressor==$version"
 
 "$venv/bin/python" -c "import llmcompressor, compressed_tensors; from transformers import Gemma3ForCausalLM" \
   || { log "quantisation venv at $venv does not import; delete it and run again"; exit 1; }
-touch "$stamp"
+touch "$STAMP"
 log "llmcompressor $version ready in $venv"

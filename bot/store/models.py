@@ -111,10 +111,10 @@ class Request(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     state: Mapped[RequestState] = mapped_column(_enum(RequestState, "request_state"))
     payload: Mapped[str] = mapped_column(Text)  # the TurnRequest as enqueued, so it can be enqueued again
+    reply_stream: Mapped[str] = mapped_column(String(128))  # where its answer goes: whose delivery loop owns it
     received_at: Mapped[datetime] = mapped_column()  # first user message of the turn
     deadline: Mapped[datetime] = mapped_column()
     state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    first_visible_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

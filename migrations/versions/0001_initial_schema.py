@@ -96,10 +96,10 @@ def upgrade() -> None:
     sa.Column('conversation_id', sa.Integer(), nullable=False),
     sa.Column('state', sa.Enum('pending_enqueue', 'queued', 'delivering', 'answered', 'expired', 'failed', name='request_state', native_enum=False, length=20), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('reply_stream', sa.String(length=128), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('deadline', sa.DateTime(timezone=True), nullable=False),
     sa.Column('state_changed_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('first_visible_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')

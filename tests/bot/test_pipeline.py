@@ -1,5 +1,6 @@
 """Accepting messages: what is stored, what is queued, and what the user is told, on real PostgreSQL and Redis."""
 
+import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -97,6 +98,15 @@ async def test_a_final_reply_is_claimed_once(services: Services) -> None:
     await pipeline.finish(event, "Салом!")
     await pipeline.finish(event, "Салом!")  # recording twice changes nothing
     assert await pipeline.claim_final(accepted.request_id) is None
+
+
+async def test_overdue_requests_belong_to_the_loop_that_reads_their_replies(services: Services) -> None:
+    accepted = await services.pipeline.accept(Inbound("telegram", "510", "Салом", "o-1"))
+    await asyncio.sleep(0.05)
+    telegram_stream = services.queue.names.replies("telegram")
+    assert await services.pipeline.overdue([telegram_stream], grace_seconds=-3600) == [accepted.request_id]
+    # A console session's delivery loop must not answer (or expire) a Telegram user's request.
+    assert await services.pipeline.overdue([telegram_stream + ":console:other"], grace_seconds=-3600) == []
 
 
 async def test_backlog_over_the_limit_gets_a_busy_notice(services: Services) -> None:

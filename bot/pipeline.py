@@ -124,9 +124,9 @@ class Pipeline:
             await self._enqueue(enqueue)
         if stranded is not None:
             await self._requeue(stranded)
-        log.info("message from %s:%s %s", inbound.channel, _redact(inbound.address), result.outcome.value)
+        log.info("message from %s:%s %s", inbound.channel, redact(inbound.address), result.outcome.value)
         if self.settings.debug_log_text:
-            log.info("text from %s:%s: %r", inbound.channel, _redact(inbound.address), inbound.text)
+            log.info("text from %s:%s: %r", inbound.channel, redact(inbound.address), inbound.text)
         return result
 
     async def _accept_new(self, session: AsyncSession, inbound: Inbound) -> tuple[Accepted, TurnRequest | None]:
@@ -525,6 +525,6 @@ async def _target(session: AsyncSession, request_id: str) -> Target | None:
     return Target(channel, address, language, request_id, conversation_id, received_at.timestamp())
 
 
-def _redact(address: str) -> str:
-    """Addresses in logs: enough to correlate, never a whole phone number."""
+def redact(address: str) -> str:
+    """An address for log lines: its last four characters, enough to correlate, never a whole phone number."""
     return address if len(address) <= 4 else f"…{address[-4:]}"

@@ -21,8 +21,9 @@ from bot.channels.console import ConsoleChat, console_services
 from bot.store.migrate import upgrade
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
+from soro.ports import free_port
 from soro.settings import Settings
-from soro.vllm_runtime import VllmOptions, VllmServer, ensure_demo_model, free_port
+from soro.vllm_runtime import VllmOptions, VllmServer, ensure_demo_model
 
 DEMO_MODEL_NAME = "soro-demo"
 

@@ -26,7 +26,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from types import TracebackType
 import aiohttp
 
 import training
+from soro.ports import free_port
 from soro.settings import Settings
 from training.assets import TAJIK_SAMPLE
 
@@ -53,14 +53,6 @@ logger = logging.getLogger(__name__)
 
 class VllmError(RuntimeError):
     """vLLM could not be set up, started or reached; the message says why and what to do."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def vllm_python(venv: Path) -> Path:

@@ -14,7 +14,8 @@ from bot.pipeline import DeliveryInProgress, Inbound, Outcome
 from bot.services import Services
 from bot.store.models import Message, Request, RequestState, User
 from inference.queue import ReplyEvent, ReplyKind, TurnRequest
-from tests.support.stack import eventually, free_port, stack_settings
+from soro.ports import free_port
+from tests.support.stack import eventually, stack_settings
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import start_http_server
 
 from soro.metrics import BotMetrics, WorkerMetrics
+from soro.ports import free_port
 from tests.support.prometheus import (
     DEFAULT_VARIABLES,
     Expression,
@@ -24,7 +25,6 @@ from tests.support.prometheus import (
     all_expressions,
     assert_expressions_work,
     assert_metric_names_known,
-    free_port,
     running_prometheus,
 )
 

@@ -22,13 +22,13 @@ from prometheus_client import start_http_server
 
 from bot.channels.telegram.previews import PreviewPolicy
 from bot.store.models import RequestState
+from soro.ports import free_port
 from tests.support.prometheus import (
     Expression,
     Prometheus,
     all_expressions,
     assert_expressions_work,
     assert_metric_names_known,
-    free_port,
     running_prometheus,
 )
 from tests.support.stack import RunningWorker, Stack, eventually, running_stack, stack_settings

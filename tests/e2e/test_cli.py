@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.stack import free_port
+from soro.ports import free_port
 from tests.support.telegram_api import BotApiStandIn, text_update
 from tests.support.vllm import ServedModel
 

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from openai import AsyncOpenAI
 
+from soro.ports import free_port
 from soro.settings import Settings
 from soro.vllm_runtime import (
     VllmError,
@@ -16,7 +17,6 @@ from soro.vllm_runtime import (
     VllmServer,
     demo_model_dir,
     ensure_demo_model,
-    free_port,
 )
 from tests.support.vllm import ServedModel
 

@@ -16,10 +16,12 @@ import socket
 import string
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes
+
+from soro.ports import free_port
+from tests.support.stack import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "deploy" / "kannel" / "kannel.conf"
@@ -56,23 +58,9 @@ async def _end(process: asyncio.subprocess.Process) -> None:
             await process.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-async def _until(check: Callable[[], bool], what: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Kannel: {what} not ready within {seconds:.0f}s")
-        await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -220,9 +208,11 @@ class Kannel:
     async def start(self) -> None:
         conf = self.render()
         self.processes["bearerbox"] = await self._spawn("bearerbox", "bearerbox", conf)
-        await _until(lambda: _listening(self.smsbox_port) and _listening(self.phone_port), "bearerbox", 20)
+        await eventually(
+            lambda: _listening(self.smsbox_port) and _listening(self.phone_port), 20, what="Kannel bearerbox to listen"
+        )
         self.processes["smsbox"] = await self._spawn("smsbox", "smsbox", conf)
-        await _until(lambda: _listening(self.sendsms_port), "smsbox", 20)
+        await eventually(lambda: _listening(self.sendsms_port), 20, what="Kannel smsbox to listen")
         # The phone: connected for good, sending nothing itself (-m 0), printing every MT it gets.
         phone = ("-H", "127.0.0.1", "-r", str(self.phone_port), "-m", "0", "0 0 text -")
         self.processes["phone"] = await self._spawn("phone", FAKESMSC, *phone, output=self.phone_log)
@@ -260,7 +250,9 @@ class Kannel:
             output=out,
         )
         try:
-            await _until(lambda: "sent message 1" in out.read_text(errors="replace"), "MO injection", 20)
+            await eventually(
+                lambda: "sent message 1" in out.read_text(errors="replace"), 20, what="fakesmsc to send the MO"
+            )
         finally:
             await _end(process)
 

@@ -13,7 +13,6 @@ import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from soro.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS_DIR = REPO_ROOT / "deploy" / "grafana" / "dashboards"
@@ -197,12 +198,6 @@ class Prometheus:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{expr!r} returned no data within {timeout:.0f} s")
             time.sleep(0.25)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scrape_config(

@@ -15,10 +15,9 @@ import time
 from datetime import timedelta
 
 from bot.channels.sms.gateway import GatewayError, OutgoingSms, RejectedByGateway, SmsGateway
-from bot.channels.sms.numbers import mask
 from bot.channels.sms.outbox import SmsOutbox
 from bot.limits import UserLimits
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, redact
 from bot.store.models import OutboundSms, utcnow
 from soro.metrics import BotMetrics
 from tajik.sms import encoding_of
@@ -86,7 +85,7 @@ class SmsDispatcher:
 
     async def _send(self, row: OutboundSms) -> None:
         async with self.slots:
-            who = mask(row.address)
+            who = redact(row.address)
             if not row.notice and await self.pipeline.opted_out(CHANNEL, row.address):
                 log.info("SMS %d to %s not sent: the number opted out", row.id, who)
                 await self.outbox.failed(row, "opted out")

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from bot.channels.sms.dispatch import CHANNEL, SEGMENTS_SCOPE
 from bot.channels.sms.gateway import DeliveryReport, MobileOriginated
 from bot.channels.sms.keywords import Keyword, match_keyword
-from bot.channels.sms.numbers import mask, to_e164
+from bot.channels.sms.numbers import to_e164
 from bot.channels.sms.outbox import SmsOutbox
 from bot.limits import UserLimits
-from bot.pipeline import Inbound, Outcome, Pipeline
+from bot.pipeline import Inbound, Outcome, Pipeline, redact
 from bot.texts import T, text
 from soro.metrics import BotMetrics
 from tajik.sms import fit_to_budget, segment_count
@@ -61,12 +61,12 @@ class Inbox:
             return
         if message.text is None:
             if await self._first_time(message.gateway_id):
-                log.warning("SMS %s from %s could not be decoded", message.gateway_id, mask(number))
+                log.warning("SMS %s from %s could not be decoded", message.gateway_id, redact(number))
                 await self._reject(number, "unreadable", T.SMS_UNREADABLE)
             return
         if await self.limits.usage(SEGMENTS_SCOPE, number) >= self.daily_segments:
             if await self._first_time(message.gateway_id):
-                log.info("%s is over its daily SMS quota", mask(number))
+                log.info("%s is over its daily SMS quota", redact(number))
                 await self._reject(number, "sms_quota", T.SMS_QUOTA)
             return
         accepted = await self.pipeline.accept(
@@ -90,12 +90,12 @@ class Inbox:
             if opted_out:  # one confirmation, and nothing more
                 return
             await self.pipeline.set_opted_out(CHANNEL, number, True)
-            log.info("%s opted out of SMS", mask(number))
+            log.info("%s opted out of SMS", redact(number))
             await self._notify(number, text(T.SMS_STOPPED, language))
             return
         if opted_out:
             await self.pipeline.set_opted_out(CHANNEL, number, False)
-            log.info("%s opted in to SMS again", mask(number))
+            log.info("%s opted in to SMS again", redact(number))
         await self.pipeline.new_conversation(CHANNEL, number)
         await self._notify(number, text(T.SMS_WELCOME_BACK if opted_out else T.NEW_CONVERSATION, language))
 

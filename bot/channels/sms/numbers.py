@@ -25,8 +25,3 @@ def to_e164(raw: str, default_country_code: str) -> str | None:
     if not digits.isascii() or not digits.isdigit() or not 8 <= len(digits) <= 15 or digits[0] == "0":
         return None
     return f"+{digits}"
-
-
-def mask(number: str) -> str:
-    """A number for log lines: its last four digits, as the pipeline logs addresses, enough to correlate."""
-    return number if len(number) <= 4 else f"…{number[-4:]}"

@@ -27,9 +27,10 @@ from bot.store.models import InboundKey, Message, Request, Role
 from inference.queue import ReplyEvent, ReplyKind
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
+from soro.ports import free_port
 from soro.settings import Settings
 from tests.support.kannel import SERVICE_NUMBER, Kannel, KannelConfig, ReceivedSms
-from tests.support.stack import eventually, free_port, stack_settings
+from tests.support.stack import eventually, stack_settings
 
 NO_MODEL = "http://127.0.0.1:9/v1"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.kannel import REPO_ROOT, free_port
+from soro.ports import free_port
+from tests.support.kannel import REPO_ROOT
 from tests.support.stack import eventually
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,11 @@ from bot.channels.sms.kannel import KannelGateway
 from bot.store.models import Conversation, DeliveryState, Message, OutboundSms, Request, Role, User
 from bot.texts import T, text
 from soro.metrics import BotMetrics
+from soro.ports import free_port
 from tajik.sms import ELLIPSIS, GSM7_ELLIPSIS, encoding_of, segment_count
 from tests.bot.channels.sms.conftest import SmsStack, SmsStackFactory, new_number
 from tests.support.proxy import LinkShape, TcpProxy
-from tests.support.stack import eventually, free_port
+from tests.support.stack import eventually
 
 pytestmark = pytest.mark.slow
 

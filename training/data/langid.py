@@ -117,3 +117,19 @@ class TajikLanguageFilter(BaseFilter):
         if guess.language == "tg":
             return True
         return False, f"language_{guess.language}"
+
+
+def tajik_score(text: str) -> tuple[bool, float]:
+    """Whether ``text`` is Tajik, and how sure, by the curation pipeline's language ID at its threshold."""
+    from training.data.config import LanguageOptions
+
+    if not text.strip():
+        return False, 0.0
+    options = LanguageOptions()
+    guess = identify(
+        text,
+        threshold=options.threshold,
+        letter_share_for_full_score=options.letter_share_for_full_score,
+        max_chars=options.max_chars,
+    )
+    return guess.language == "tg", guess.score

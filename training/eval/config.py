@@ -13,13 +13,11 @@ from typing import Any, Literal
 
 import yaml
 
+from tajik.sms import SMS_INSTRUCTION
 from training.config import ConfigError, config_from_dict
 from training.eval.backends.local import LocalPrecision
 
 Scoring = Literal["auto", "loglikelihood", "generation"]
-
-# The service's SMS reply must fit this many UCS-2 characters (tajik.sms.char_budget); the model is told so.
-SMS_INSTRUCTION = "Ҷавобро ҳамчун SMS нависед: кӯтоҳ, бе рӯйхат ва аломатҳои Markdown, на зиёда аз {chars} аломат."
 
 
 @dataclass(frozen=True)

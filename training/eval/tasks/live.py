@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tajik import char_budget, segment_count
+from training.data.langid import tajik_score
 from training.eval.backends.base import Backend, Generation, Messages
 from training.eval.records import DatasetError, read_records
 from training.eval.results import Metric, TaskResult
@@ -36,23 +37,6 @@ def _details(prompts: Sequence[str], generations: Sequence[Generation]) -> list[
         {"id": str(i), "prompt": prompt, "reply": generation.text, "seconds": round(generation.seconds, 3)}
         for i, (prompt, generation) in enumerate(zip(prompts, generations, strict=True))
     ]
-
-
-def tajik_score(text: str) -> tuple[bool, float]:
-    """Whether ``text`` is Tajik, and how sure, by the curation pipeline's language ID at its threshold."""
-    from training.data.config import LanguageOptions
-    from training.data.langid import identify
-
-    if not text.strip():
-        return False, 0.0
-    options = LanguageOptions()
-    guess = identify(
-        text,
-        threshold=options.threshold,
-        letter_share_for_full_score=options.letter_share_for_full_score,
-        max_chars=options.max_chars,
-    )
-    return guess.language == "tg", guess.score
 
 
 async def score_tajik_replies(

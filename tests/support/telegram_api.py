@@ -2,6 +2,12 @@
 
 It answers like Telegram does (``{"ok": true, "result": …}``, 429 with ``parameters.retry_after``), serves
 ``getUpdates`` from updates the test feeds it, and records every call so tests can assert on what a user saw.
+
+It can also play Telegram's side of a webhook: ``deliver`` queues an update, which is POSTed to the URL and
+with the secret that the bot registered with ``setWebhook``, and posted again, with growing pauses, while the
+bot answers 5xx or cannot be reached. For outages, ``fail_for`` makes calls answer 429 or 5xx for a while, and
+``cut``/``restore`` (after ``start(link=True)``) make Telegram unreachable both ways, as when the
+international link is down.
 """
 
 from __future__ import annotations
@@ -11,10 +17,14 @@ import contextlib
 import itertools
 import json
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+
+from tests.support.proxy import TcpProxy
 
 PRIVATE_CHAT_ID = 1001
 
@@ -29,10 +39,31 @@ class Call:
 
 @dataclass
 class Failure:
-    methods: frozenset[str]
+    methods: frozenset[str]  # empty: every method
     status: int
     retry_after: int | None
     remaining: int
+    until: float | None = None  # a failure for a while (monotonic time) rather than for a number of calls
+
+    def applies(self, method: str, now: float) -> bool:
+        if self.methods and method not in self.methods:
+            return False
+        if self.until is not None:
+            return now < self.until
+        return self.remaining > 0
+
+
+@dataclass
+class WebhookDelivery:
+    """One update on its way to the bot, as Telegram delivers it: until the bot answers 2xx, or refuses it."""
+
+    update: dict[str, Any]
+    queued_at: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+    statuses: list[int | None] = field(default_factory=list)  # None: the bot could not be reached
+    accepted_at: float | None = None
+    refused: int | None = None  # a 4xx: Telegram gives the update up
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class BotApiStandIn:
@@ -47,12 +78,25 @@ class BotApiStandIn:
         self.changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.by_chat: defaultdict[int, list[Call]] = defaultdict(list)
+        self.webhook_url = ""
+        self.webhook_secret = ""
+        self.deliveries: list[WebhookDelivery] = []
+        self.max_webhook_connections = 40  # Telegram's default for setWebhook
+        self.webhook_give_up_seconds = 900.0
+        self._outbox: asyncio.Queue[WebhookDelivery] = asyncio.Queue()
+        self._deliverers: list[asyncio.Task[None]] = []
+        self._http: aiohttp.ClientSession | None = None
+        self._link: TcpProxy | None = None
+        self.reachable = True
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """Where the bot reaches the Bot API (through the link, when there is one)."""
+        return self._link.url if self._link is not None else f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    async def start(self, link: bool = False) -> None:
+        """Serve; ``link``: behind a link that ``cut`` and ``restore`` take down and bring back."""
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
@@ -61,16 +105,85 @@ class BotApiStandIn:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if link:
+            self._link = TcpProxy("127.0.0.1", self.port)
+            await self._link.start()
 
     async def stop(self) -> None:
+        for task in self._deliverers:
+            task.cancel()
+        await asyncio.gather(*self._deliverers, return_exceptions=True)
+        self._deliverers.clear()
+        if self._http is not None:
+            await self._http.close()
+        if self._link is not None:
+            await self._link.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def cut(self) -> None:
+        """Telegram unreachable both ways: the bot's calls fail to connect, and no update reaches the bot."""
+        assert self._link is not None, "start(link=True) first"
+        self.reachable = False
+        await self._link.stop()
+
+    async def restore(self) -> None:
+        assert self._link is not None
+        await self._link.start()
+        self.reachable = True
 
     # What tests do
 
     def fail(self, *methods: str, status: int = 429, retry_after: int | None = 1, times: int = 1) -> None:
         """Make the next ``times`` calls of ``methods`` fail as Telegram would."""
         self.failures.append(Failure(frozenset(methods), status, retry_after, times))
+
+    def fail_for(self, seconds: float, *methods: str, status: int = 429, retry_after: int | None = 1) -> None:
+        """Make every call of ``methods`` (of any method, when none are named) fail so for ``seconds``."""
+        until = time.monotonic() + seconds
+        self.failures.append(Failure(frozenset(methods), status, retry_after, 0, until))
+
+    def deliver(self, update: dict[str, Any]) -> WebhookDelivery:
+        """An update for the webhook: delivered, and retried as Telegram retries it, in the background."""
+        if not self._deliverers:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            self._deliverers = [
+                asyncio.create_task(self._deliver_forever()) for _ in range(self.max_webhook_connections)
+            ]
+        delivery = WebhookDelivery(update)
+        self.deliveries.append(delivery)
+        self._outbox.put_nowait(delivery)
+        return delivery
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            delivery = await self._outbox.get()
+            await self._deliver(delivery)
+
+    async def _deliver(self, delivery: WebhookDelivery) -> None:
+        assert self._http is not None
+        pause = 0.5
+        while time.monotonic() - delivery.queued_at < self.webhook_give_up_seconds:
+            status: int | None = None
+            if self.reachable and self.webhook_url:
+                headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} if self.webhook_secret else {}
+                try:
+                    async with self._http.post(self.webhook_url, json=delivery.update, headers=headers) as response:
+                        status = response.status
+                        await response.read()
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    status = None
+                delivery.attempts += 1
+                delivery.statuses.append(status)
+            if status is not None and status < 300:
+                delivery.accepted_at = time.monotonic()
+                break
+            if status is not None and status < 500:
+                delivery.refused = status
+                break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 8.0)
+        delivery.done.set()
 
     def feed(self, update: dict[str, Any]) -> None:
         """An update for ``getUpdates`` (polling mode)."""
@@ -80,7 +193,7 @@ class BotApiStandIn:
         """Successful calls of ``method`` (to ``chat_id``)."""
         return [
             c
-            for c in self.calls
+            for c in (self.calls if chat_id is None else self.by_chat.get(chat_id, []))
             if c.method == method
             and c.failed is None
             and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
@@ -112,8 +225,9 @@ class BotApiStandIn:
         if self.latency:
             await asyncio.sleep(self.latency)
         call = Call(method, params)
+        now = time.monotonic()
         for failure in self.failures:
-            if method in failure.methods and failure.remaining > 0:
+            if failure.applies(method, now):
                 failure.remaining -= 1
                 call.failed = failure.status
                 await self._record(call)
@@ -133,6 +247,8 @@ class BotApiStandIn:
     async def _record(self, call: Call) -> None:
         async with self.changed:
             self.calls.append(call)
+            with contextlib.suppress(TypeError, ValueError):
+                self.by_chat[int(call.params.get("chat_id", 0))].append(call)
             self.changed.notify_all()
 
     async def _get_updates(self, params: dict[str, Any]) -> web.Response:
@@ -147,6 +263,11 @@ class BotApiStandIn:
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return {"id": 123456, "is_bot": True, "first_name": "Soro", "username": "soro_test_bot"}
+        if method == "setWebhook":
+            self.webhook_url = str(params["url"])
+            self.webhook_secret = str(params.get("secret_token") or "")
+        if method == "deleteWebhook":
+            self.webhook_url = self.webhook_secret = ""
         if method in ("sendMessage", "editMessageText"):
             chat_id = int(params["chat_id"])
             if method == "sendMessage":

@@ -51,11 +51,16 @@ QUESTIONS = (
     "Кӯли Искандаркӯл дар куҷост?",
 )
 # Every text the bot says of its own accord (in any UI language): what is not one of them came from the model.
-_NOTICE_PREFIXES = tuple(variant.split("{")[0] for variants in TEXTS.values() for variant in variants.values())
+_NOTICE_PREFIXES = [(key, v.split("{")[0]) for key, variants in TEXTS.items() for v in variants.values() if v[:1] != "{"]
+
+
+def notice_of(reply: str) -> str | None:
+    """Which of the bot's own texts ``reply`` is (``expired``, ``busy`` …), None for a model answer."""
+    return next((key.value for key, prefix in _NOTICE_PREFIXES if reply.startswith(prefix)), None)
 
 
 def is_notice(reply: str) -> bool:
-    return any(prefix and reply.startswith(prefix) for prefix in _NOTICE_PREFIXES)
+    return notice_of(reply) is not None
 
 
 @dataclass
@@ -98,6 +103,7 @@ class Row:
     faults: int
     unexpected_exits: int
     seconds: float
+    notices: dict[str, int] = field(default_factory=dict)
 
     HEADER = (
         "| scenario | accepted | answered | told | lost | duplicate finals | p50 s | p95 s | max s "
@@ -146,6 +152,7 @@ class ChaosStack:
     turns: list[Turn] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    unsettled: bool = False
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _chat_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5_000_001))
 
@@ -202,9 +209,14 @@ class ChaosStack:
     def new_chats(self, count: int) -> list[int]:
         return [next(self._chat_ids) for _ in range(count)]
 
-    async def converse(self, chat: int, messages: int, pause: tuple[float, float] = (0.0, 0.5)) -> None:
-        """One user: ``messages`` questions, each sent once the previous one got its final message."""
+    async def converse(
+        self, chat: int, messages: int, pause: tuple[float, float] = (0.0, 0.5), until: float = float("inf")
+    ) -> None:
+        """One user: ``messages`` questions, each sent once the previous one got its final message, none after
+        ``until`` (monotonic time)."""
         for index in range(messages):
+            if time.monotonic() >= until:
+                return
             marker = f"chx{secrets.token_hex(5)}"
             body = f"{marker} {random.choice(QUESTIONS)}"
             update = text_update(next(self._update_ids), chat, body)
@@ -228,8 +240,13 @@ class ChaosStack:
             await asyncio.sleep(0.1)
         return None
 
-    async def load(self, chats: int, messages: int, pause: tuple[float, float] = (0.0, 0.5)) -> None:
-        await asyncio.gather(*(self.converse(chat, messages, pause) for chat in self.new_chats(chats)))
+    async def load(
+        self, chats: int, messages: int, pause: tuple[float, float] = (0.0, 0.5), budget: float = 150.0
+    ) -> None:
+        """``chats`` users at once; no new message after ``budget`` seconds, so a scenario whose service broke
+        ends in bounded time (its unanswered messages still get their full wait)."""
+        until = time.monotonic() + budget
+        await asyncio.gather(*(self.converse(chat, messages, pause, until) for chat in self.new_chats(chats)))
 
     # Faults
 
@@ -271,8 +288,9 @@ class ChaosStack:
 
     # What the users saw
 
-    async def settled(self, timeout: float = 150) -> None:
-        """Nothing left in flight: every turn ended and no message waits for a turn (so no final is still owed)."""
+    async def settled(self, timeout: float = 150) -> bool:
+        """Wait until nothing is in flight: every turn ended and no message waits for a turn (so no final is still
+        owed). False if that did not happen within ``timeout``; what is still owed then counts as lost."""
         engine = create_async_engine(self.database_url)
 
         async def quiet() -> bool:
@@ -296,9 +314,13 @@ class ChaosStack:
 
         try:
             await eventually(quiet, timeout, 0.5, what="every turn to end")
+        except AssertionError:
+            self.unsettled = True
+            return False
         finally:
             await engine.dispose()
         await asyncio.sleep(2)  # a last duplicate would be on its way by now
+        return True
 
     def row(self, scenario: str) -> Row:
         accepted = [t for t in self.turns if t.accepted]
@@ -311,7 +333,11 @@ class ChaosStack:
             lost += max(0, owed - finals)
             duplicates += max(0, finals - owed)
         finished = [t for t in accepted if t.final_at is not None]
-        told = sum(1 for t in finished if is_notice(t.final_text or ""))
+        notices: dict[str, int] = {}
+        for turn in finished:
+            if (key := notice_of(turn.final_text or "")) is not None:
+                notices[key] = notices.get(key, 0) + 1
+        told = sum(notices.values())
         latencies = sorted(t.final_at - t.sent_at for t in finished if t.final_at is not None)
         return Row(
             scenario=scenario,
@@ -327,6 +353,7 @@ class ChaosStack:
             faults=len(self.faults),
             unexpected_exits=sum(len(p.unexpected_exits) for p in self.processes),
             seconds=time.monotonic() - self.started,
+            notices=notices,
         )
 
     def recovery(self) -> float | None:
@@ -371,7 +398,7 @@ class ChaosStack:
 
 def report(row: Row, stack: ChaosStack) -> None:
     """Print the scenario's row, and append it to SORO_CHAOS_REPORT (JSON lines) when that is set."""
-    print(f"\n{table([row])}\n")
+    print(f"\n{table([row])}\nnotices: {row.notices or 'none'}\n")
     if path := os.environ.get("SORO_CHAOS_REPORT"):
         with Path(path).open("a", encoding="utf-8") as out:
             out.write(json.dumps({**row.__dict__, "at": datetime.now(UTC).isoformat()}) + "\n")

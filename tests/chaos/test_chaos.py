@@ -39,6 +39,8 @@ def verdict(stack: ChaosStack, row: Row, rows: list[Row]) -> None:
         problems.append(f"{row.lost} accepted messages never got a final message")
     if row.duplicates:
         problems.append(f"{row.duplicates} duplicate final messages")
+    if stack.unsettled:
+        problems.append("turns were still open long after the load ended")
     if exits := stack.unexpected_exits():
         problems.append(f"processes exited unasked (code, seconds after start): {exits}")
     if leaks := stack.leaks():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import aiohttp
 import pytest
 
 from soro.ports import free_port
+from soro.settings import Settings
 from tests.support.processes import Processes
-from tests.support.proxy import TcpProxy
+from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.redis_server import PrivateRedis
-from tests.support.stack import eventually
+from tests.support.stack import eventually, running_stack, stack_settings
 from tests.support.telegram_api import BotApiStandIn, text_update
+from tests.support.vllm import ServedModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -127,3 +130,32 @@ async def test_several_workers_run_on_one_host_with_default_ports(
     finally:
         codes = await processes.stop_all()
     assert codes == [0, 0, 0]
+
+
+async def test_a_dead_workers_turn_moves_to_a_live_worker_within_15_seconds_by_default(
+    postgres_url: str, redis_url: str, vllm_server: ServedModel
+) -> None:
+    default_visibility = Settings.model_fields["visibility_timeout_seconds"].default
+    slow_link = TcpProxy("127.0.0.1", vllm_server.port, LinkShape(bytes_per_second=3_000))
+    await slow_link.start()
+    settings = stack_settings(
+        postgres_url, redis_url, vllm_server.base_url, vllm_server.model, visibility_timeout_seconds=default_visibility
+    )
+    try:
+        async with running_stack(settings, workers=0) as stack:
+            doomed = stack.start_worker(llm_base_url=f"{slow_link.url}/v1")
+            await stack.post_update(text_update(1, 801, "Салом! Дар бораи кӯҳҳои Помир нақл кунед."))
+            await eventually(lambda: bool(doomed.worker.inflight), timeout=30, what="the doomed worker took the turn")
+            rescuer = stack.start_worker()  # idle and alive: it must wait for the doomed one's silence
+            await asyncio.sleep(default_visibility / 2)  # its heartbeats kept the turn away from the rescuer
+            assert rescuer.worker.metrics.reclaimed._value.get() == 0
+            await stack.kill_worker(doomed)
+            killed = time.monotonic()
+            await eventually(lambda: rescuer.worker.metrics.reclaimed._value.get() == 1, timeout=30, interval=0.05)
+            recovery = time.monotonic() - killed
+            await stack.api.wait_for(lambda: len(stack.api.sent("sendMessage", 801)) >= 1, timeout=90)
+            assert len(stack.api.sent("sendMessage", 801)) == 1
+    finally:
+        await slow_link.stop()
+    print(f"recovery after a worker's death: {recovery:.1f} s (visibility timeout {default_visibility:.0f} s)")
+    assert recovery <= 15.0

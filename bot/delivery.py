@@ -113,20 +113,27 @@ class DeliveryLoop:
         # Events of one request are handled in order: a late preview must never follow the final answer.
         lock = self.locks.setdefault(event.request_id, asyncio.Lock())
         try:
-            async with lock:
-                if event.kind is ReplyKind.PARTIAL:
-                    await self._partial(event)
-                else:
-                    await self._final(event)
-            if stream is not None and entry_id is not None:
-                await self.queue.ack_reply(stream, entry_id)
-        except Exception as exc:
-            # Not acked: read again after a restart, or claimed by another delivery process.
-            dependency = dependency_of(exc)
-            if dependency is None:
-                log.exception("delivery of %s %s failed", event.kind, event.request_id)
-            else:
-                self.outages.failed(dependency, exc, "delivery")
+            while True:
+                try:
+                    async with lock:
+                        if event.kind is ReplyKind.PARTIAL:
+                            await self._partial(event)
+                        else:
+                            await self._final(event)
+                    if stream is not None and entry_id is not None:
+                        await self.queue.ack_reply(stream, entry_id)
+                    return
+                except Exception as exc:
+                    dependency = dependency_of(exc)
+                    if dependency is None:
+                        # Not acked: read again after a restart, or claimed by another delivery process.
+                        log.exception("delivery of %s %s failed", event.kind, event.request_id)
+                        return
+                    delay = self.outages.failed(dependency, exc, "delivery")
+                    if event.kind is ReplyKind.PARTIAL:
+                        return  # a preview is worth nothing by the time the outage is over
+                    # A final answer is tried again as soon as the outage allows, not after a lease.
+                    await pause(delay)
         finally:
             if event.kind.is_final:
                 self.locks.pop(event.request_id, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
@@ -16,6 +15,7 @@ from aiohttp import web
 from bot.channels.base import ChannelSender
 from bot.channels.sms import CHANNEL as SMS
 from bot.channels.sms import SmsChannel, sms_turn_options
+from bot.channels.telegram.link import TelegramLink
 from bot.channels.telegram.previews import LinkEstimate
 from bot.channels.telegram.router import UpdateKeyMiddleware, build_router
 from bot.channels.telegram.sender import ApiMiddleware, TelegramSender
@@ -76,37 +76,38 @@ async def run_bot(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    app = build_http_app(services.metrics.registry, [services.check_database, services.check_redis], routes)
+    link: TelegramLink | None = None
+    probes = {}
+    if bot is not None and dispatcher is not None:
+        webhook = settings.webhook_url.rstrip("/") + WEBHOOK_PATH if settings.webhook_url else ""
+        link = TelegramLink(bot, dispatcher, webhook, settings.webhook_secret.get_secret_value())
+        probes["telegram"] = link.status
+    app = build_http_app(
+        services.metrics.registry,
+        {"database": services.check_database, "redis": services.check_redis},
+        routes,
+        probes,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
-    delivery = DeliveryLoop(settings, services.pipeline, services.queue, senders, services.metrics)
+    delivery = DeliveryLoop(
+        settings, services.pipeline, services.queue, senders, services.metrics, outages=services.outages
+    )
     tasks = [asyncio.create_task(delivery.run(stop))]
     if sms is not None:
         tasks.append(asyncio.create_task(sms.run(stop)))
+    if link is not None:
+        # In the background: SMS, health and the webhook endpoint serve while Telegram is away.
+        tasks.append(asyncio.create_task(link.run(stop)))
     try:
-        if bot is not None and dispatcher is not None:
-            if settings.webhook_url:
-                await bot.set_webhook(
-                    settings.webhook_url.rstrip("/") + WEBHOOK_PATH,
-                    secret_token=settings.webhook_secret.get_secret_value() or None,
-                    allowed_updates=dispatcher.resolve_used_update_types(),
-                )
-                log.info("Telegram webhook set")
-            else:
-                await bot.delete_webhook()
-                tasks.append(
-                    asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False))
-                )
-                log.info("Telegram polling")
         await stop.wait()
     finally:
-        if dispatcher is not None and not settings.webhook_url:
-            with contextlib.suppress(RuntimeError):
-                await dispatcher.stop_polling()
         stop.set()
+        if link is not None:
+            await link.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         await runner.cleanup()
         if bot is not None:

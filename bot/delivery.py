@@ -16,11 +16,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
+from redis.exceptions import ResponseError
+
 from bot.channels.base import ChannelSender, Undeliverable
 from bot.pipeline import Pipeline, Target
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
-from soro.metrics import BotMetrics
+from soro.metrics import DEPENDENCIES, BotMetrics
+from soro.outage import DATABASE, REDIS, Outages, dependency_of, pause
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class DeliveryLoop:
         consumer: str | None = None,
         max_concurrent: int = 256,
         streams: Mapping[str, str] | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -48,6 +52,7 @@ class DeliveryLoop:
         # reply stream → channel; by default each channel's shared stream
         self.streams = dict(streams or {queue.names.replies(channel): channel for channel in senders})
         self.metrics = metrics
+        self.outages = outages or Outages(metrics.dependencies)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.slots = asyncio.Semaphore(max_concurrent)
         self.locks: dict[str, asyncio.Lock] = {}
@@ -57,8 +62,6 @@ class DeliveryLoop:
         self.lease_seconds = 60.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        for stream in self.streams:
-            await self.queue.ensure_group(stream, DELIVERY_GROUP)
         readers = [asyncio.create_task(self._read(stream, stop)) for stream in self.streams]
         housekeeping = asyncio.create_task(self._housekeeping(stop))
         try:
@@ -75,16 +78,23 @@ class DeliveryLoop:
     async def _read(self, stream: str, stop: asyncio.Event) -> None:
         # First what this consumer read but never acked before a restart, then new events.
         pending = True
+        grouped = False
         while not stop.is_set():
-            try:
-                events = await self.queue.read_replies(stream, self.consumer, 100, block_ms=1000, pending=pending)
-            except Exception:
-                log.exception("reading %s failed; retrying", stream)
-                await asyncio.sleep(1)
-                continue
-            if pending and not events:
-                pending = False
-                continue
+            events: list[tuple[str, ReplyEvent]] = []
+            async with self.outages.watch(f"reading {stream}", (REDIS,), stop):
+                if not grouped:  # also after a Redis that lost its data came back empty
+                    await self.queue.ensure_group(stream, DELIVERY_GROUP)
+                    grouped = True
+                try:
+                    events = await self.queue.read_replies(stream, self.consumer, 100, block_ms=1000, pending=pending)
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    grouped = False
+                    continue
+                if pending and not events:
+                    pending = False
+                    continue
             for entry_id, event in events:
                 await self.slots.acquire()
                 self._spawn(self._handle(stream, entry_id, event))
@@ -103,16 +113,27 @@ class DeliveryLoop:
         # Events of one request are handled in order: a late preview must never follow the final answer.
         lock = self.locks.setdefault(event.request_id, asyncio.Lock())
         try:
-            async with lock:
-                if event.kind is ReplyKind.PARTIAL:
-                    await self._partial(event)
-                else:
-                    await self._final(event)
-            if stream is not None and entry_id is not None:
-                await self.queue.ack_reply(stream, entry_id)
-        except Exception:
-            # Not acked: read again after a restart, or claimed by another delivery process.
-            log.exception("delivery of %s %s failed", event.kind, event.request_id)
+            while True:
+                try:
+                    async with lock:
+                        if event.kind is ReplyKind.PARTIAL:
+                            await self._partial(event)
+                        else:
+                            await self._final(event)
+                    if stream is not None and entry_id is not None:
+                        await self.queue.ack_reply(stream, entry_id)
+                    return
+                except Exception as exc:
+                    dependency = dependency_of(exc)
+                    if dependency is None:
+                        # Not acked: read again after a restart, or claimed by another delivery process.
+                        log.exception("delivery of %s %s failed", event.kind, event.request_id)
+                        return
+                    delay = self.outages.failed(dependency, exc, "delivery")
+                    if event.kind is ReplyKind.PARTIAL:
+                        return  # a preview is worth nothing by the time the outage is over
+                    # A final answer is tried again as soon as the outage allows, not after a lease.
+                    await pause(delay)
         finally:
             if event.kind.is_final:
                 self.locks.pop(event.request_id, None)
@@ -164,15 +185,22 @@ class DeliveryLoop:
             self.metrics.dead_letters.labels(channel).inc()
 
     async def _record(self, event: ReplyEvent, delivered: str, external_id: str | None) -> None:
-        """Store what was sent. It is on the user's screen already, so keep trying rather than let the
-        request be claimed and sent again."""
+        """Store what was sent. It is on the user's screen already, so keep trying, through a database outage
+        too, rather than let the request be claimed and sent again."""
         delay = 0.5
-        for attempt in range(8):
+        failures = 0
+        while True:
             try:
                 await self.pipeline.finish(event, delivered, external_id)
+                self.outages.succeeded((DATABASE,))
                 return
-            except Exception:
-                if attempt == 7:
+            except Exception as exc:
+                dependency = dependency_of(exc, (DATABASE,))
+                if dependency is not None:
+                    await pause(self.outages.failed(dependency, exc, "recording an answer"))
+                    continue
+                failures += 1
+                if failures == 8:
                     raise
                 log.exception("recording the answer to %s failed; retrying", event.request_id)
                 await asyncio.sleep(delay)
@@ -181,10 +209,11 @@ class DeliveryLoop:
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self._sweep()
+                async with self.outages.watch("housekeeping", DEPENDENCIES, stop):
+                    await self._sweep()
             except Exception:
                 log.exception("housekeeping failed")
-            await asyncio.sleep(1.0)
+            await pause(1.0, stop)
 
     async def _sweep(self) -> None:
         # Overdue: no worker answered in time (all dead, or the queue too long). The worker's own notice

@@ -1,10 +1,14 @@
-"""The bot's HTTP server: the Telegram webhook, channel endpoints, health and metrics."""
+"""The bot's HTTP server: the Telegram webhook, channel endpoints, liveness, readiness and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
@@ -12,45 +16,114 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
+from soro.outage import dependency_of
+
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 HealthCheck = Callable[[], Awaitable[None]]
+# What a channel says of itself on /readyz: "" when all is well, else what is degraded and why.
+StatusProbe = Callable[[], str]
+CHECK_TIMEOUT_SECONDS = 2.0
+
+# Telegram's ids fit in 64 bits; a longer number can never be a valid update (and would not fit its column).
+_MAX_INT_DIGITS = 19
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class MalformedUpdate(ValueError):
+    pass
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise MalformedUpdate("number out of range")
+    return int(digits)
+
+
+def _repair_strings(value: Any) -> Any:
+    """Lone UTF-16 surrogates (a JSON ``\\ud800`` escape without its pair) can be neither stored nor sent
+    back: each becomes U+FFFD, the rest of the text is kept."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_repair_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {_repair_strings(key): _repair_strings(item) for key, item in value.items()}
+    return value
+
+
+def parse_update_body(body: bytes) -> Any:
+    """The JSON of a webhook body, or ``MalformedUpdate`` for one that can never become a valid update."""
+    try:
+        data = json.loads(body, parse_int=_parse_int)
+    except RecursionError as exc:  # nested thousands deep
+        raise MalformedUpdate("too deeply nested") from exc
+    except ValueError as exc:  # not JSON, not UTF-8, numbers out of range
+        raise MalformedUpdate(str(exc)) from exc
+    # Escapes are the only way a lone surrogate gets in: look for them before walking the whole update.
+    if _SURROGATE_ESCAPE.search(body):
+        data = _repair_strings(data)
+    return data
 
 
 def telegram_webhook(dispatcher: Dispatcher, bot: Bot, secret: str) -> web.RouteDef:
-    """200 only once the update is stored and enqueued; any failure is a 5xx, so Telegram retries it."""
+    """200 only once the update is stored and enqueued; a failure that a retry can heal is a 5xx, so Telegram
+    retries it; an update that can never be valid is refused for good with a 400."""
 
     async def handle(request: web.Request) -> web.Response:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return web.json_response({"ok": False, "error": "wrong secret token"}, status=401)
         try:
-            update = Update.model_validate(await request.json(), context={"bot": bot})
-        except (ValueError, ValidationError):
-            # Retrying a malformed body would not make it valid: refuse it for good.
+            update = Update.model_validate(parse_update_body(await request.read()), context={"bot": bot})
+        except (MalformedUpdate, ValidationError):
             log.warning("malformed update refused")
             return web.json_response({"ok": False, "error": "malformed update"}, status=400)
-        await dispatcher.feed_update(bot, update)
+        try:
+            await dispatcher.feed_update(bot, update)
+        except Exception as exc:
+            if dependency_of(exc) is None:
+                raise
+            # Logged once per outage by the loops that watch it; Telegram retries the update.
+            return web.json_response({"ok": False, "error": "temporarily unavailable"}, status=503)
         return web.json_response({"ok": True})
 
     return web.post(WEBHOOK_PATH, handle)
 
 
 def build_http_app(
-    registry: CollectorRegistry, health_checks: Sequence[HealthCheck], routes: Sequence[web.RouteDef] = ()
+    registry: CollectorRegistry,
+    health_checks: Mapping[str, HealthCheck],
+    routes: Sequence[web.RouteDef] = (),
+    probes: Mapping[str, StatusProbe] | None = None,
 ) -> web.Application:
+    """``/healthz``: the process is alive (for restarts). ``/readyz``: 200 while messages can be accepted
+    (database and Redis reachable), with what is degraded (Telegram unreachable, say) listed; 503 otherwise."""
+    checks = dict(health_checks)
+    channel_probes = dict(probes or {})
+
     async def healthz(_: web.Request) -> web.Response:
-        try:
-            for check in health_checks:
-                await check()
-        except Exception as exc:
-            return web.json_response({"ok": False, "error": type(exc).__name__}, status=503)
         return web.json_response({"ok": True})
+
+    async def run_check(check: HealthCheck) -> str:
+        try:
+            await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+        except Exception as exc:
+            return f"unreachable ({type(exc).__name__})"
+        return ""
+
+    async def readyz(_: web.Request) -> web.Response:
+        results = await asyncio.gather(*(run_check(check) for check in checks.values()))
+        failed = {name: problem for name, problem in zip(checks, results, strict=True) if problem}
+        degraded = {name: problem for name, probe in channel_probes.items() if (problem := probe())}
+        ready = not failed
+        return web.json_response({"ok": ready, "failed": failed, "degraded": degraded}, status=200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application(client_max_size=1 << 20)
-    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics), *routes])
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics), *routes])
     return app

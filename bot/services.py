@@ -14,6 +14,7 @@ from bot.pipeline import Pipeline, TurnOptions
 from bot.store.db import create_engine, session_factory
 from inference.queue import RequestQueue, StreamNames
 from soro.metrics import BotMetrics
+from soro.outage import Outages
 from soro.settings import Settings
 
 
@@ -27,6 +28,7 @@ class Services:
     limits: UserLimits
     metrics: BotMetrics
     pipeline: Pipeline
+    outages: Outages
 
     @classmethod
     def create(cls, settings: Settings, turn_options: Mapping[str, TurnOptions] | None = None) -> Services:
@@ -39,7 +41,7 @@ class Services:
         )
         metrics = BotMetrics()
         pipeline = Pipeline(settings, sessions, queue, limits, metrics, turn_options)
-        return cls(settings, engine, sessions, redis, queue, limits, metrics, pipeline)
+        return cls(settings, engine, sessions, redis, queue, limits, metrics, pipeline, Outages(metrics.dependencies))
 
     async def check_database(self) -> None:
         async with self.engine.connect() as connection:

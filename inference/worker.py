@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import re
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import openai
 from openai import AsyncOpenAI
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from inference.llm import stream_chat
 from inference.queue import WORKERS_GROUP, Delivery, ReplyEvent, ReplyKind, RequestQueue, StreamNames, TurnRequest
 from soro.metrics import WorkerMetrics
+from soro.outage import REDIS, Outages, dependency_of, pause
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,9 @@ RETRYABLE = (
     openai.InternalServerError,
     openai.RateLimitError,
 )
+
+# How long past a request's deadline a finished answer still waits for Redis to take it.
+SETTLE_GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -70,30 +77,43 @@ class Worker:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = settings.worker_concurrency
         self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.outages = Outages(metrics.dependencies)
         self.metrics.capacity.set(self.concurrency)
         self.metrics.prime(llm_error_kinds=[error.__name__ for error in RETRYABLE])
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set, then finish what is in flight (unfinished requests stay pending)."""
-        await self.queue.ensure_group(self.queue.names.requests, WORKERS_GROUP)
+        """Serve until ``stop`` is set, then finish what is in flight (unfinished requests stay pending).
+
+        Redis may go away and come back at any time: each round of the loop rides out its outage with back-off.
+        """
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         visibility_ms = int(self.settings.visibility_timeout_seconds * 1000)
         next_claim = 0.0
+        grouped = False
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self.inflight)
                 if free <= 0:
                     await asyncio.wait(list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED)
                     continue
-                deliveries: list[Delivery] = []
-                if time.monotonic() >= next_claim:
-                    deliveries = await self.queue.claim_stale(self.consumer, visibility_ms, free)
-                    self.metrics.reclaimed.inc(len(deliveries))
-                    next_claim = time.monotonic() + self.settings.visibility_timeout_seconds / 4
-                if not deliveries:
-                    deliveries = await self.queue.read(self.consumer, free, block_ms=500)
-                for delivery in deliveries:
-                    self._start(delivery)
+                async with self.outages.watch("worker loop", (REDIS,), stop):
+                    if not grouped:  # also after a Redis that lost its data came back empty
+                        await self.queue.ensure_group(self.queue.names.requests, WORKERS_GROUP)
+                        grouped = True
+                    deliveries: list[Delivery] = []
+                    if time.monotonic() >= next_claim:
+                        deliveries = await self.queue.claim_stale(self.consumer, visibility_ms, free)
+                        self.metrics.reclaimed.inc(len(deliveries))
+                        next_claim = time.monotonic() + self.settings.visibility_timeout_seconds / 4
+                    if not deliveries:
+                        try:
+                            deliveries = await self.queue.read(self.consumer, free, block_ms=500)
+                        except ResponseError as exc:
+                            if "NOGROUP" not in str(exc):
+                                raise
+                            grouped = False
+                    for delivery in deliveries:
+                        self._start(delivery)
         finally:
             if self.inflight:
                 await asyncio.wait(list(self.inflight.values()), timeout=self.settings.request_deadline_seconds)
@@ -113,13 +133,15 @@ class Worker:
         task.add_done_callback(done)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
-        interval = self.settings.visibility_timeout_seconds / 3
+        # Several beats per visibility timeout: a late beat under CPU load must not let another worker take over.
+        interval = self.settings.visibility_timeout_seconds / 4
         while not stop.is_set():
             await asyncio.sleep(interval)
             try:
                 await self.queue.keep_alive(self.consumer, list(self.inflight))
-            except Exception:  # Redis blips must not kill the heartbeat; the next beat retries
-                log.exception("heartbeat failed")
+            except Exception as exc:  # a Redis blip must not kill the heartbeat; the next beat retries
+                if dependency_of(exc, (REDIS,)) is None:
+                    log.exception("heartbeat failed")
 
     async def handle(self, delivery: Delivery) -> None:
         request = delivery.request
@@ -140,8 +162,9 @@ class Worker:
                 self.metrics.llm_errors.labels(f"http_{exc.status_code}").inc()
                 await self._dead_letter(delivery, f"model server refused the request: HTTP {exc.status_code}")
                 return
-            await self._publish(request, ReplyKind.FINAL, generation)
-            await self.queue.ack(delivery.entry_id)
+            # An answer is worth waiting for Redis to come back; a retry would generate it all again.
+            await self._settle(request, lambda: self._publish(request, ReplyKind.FINAL, generation))
+            await self._settle(request, lambda: self.queue.ack(delivery.entry_id))
             self.metrics.requests.labels("answered").inc()
         except Exception:
             # Left pending: another attempt (here or on another worker) follows after the visibility timeout.
@@ -196,7 +219,11 @@ class Worker:
                 )
             ):
                 seq += 1
-                await self._publish(request, ReplyKind.PARTIAL, result, seq=seq)
+                try:
+                    await self._publish(request, ReplyKind.PARTIAL, result, seq=seq)
+                except Exception as exc:  # a preview lost to a Redis blip is not worth the answer
+                    if dependency_of(exc, (REDIS,)) is None:
+                        raise
                 last_partial, published = now, len(result.text)
             if hard_stop is not None and len(result.text) > hard_stop:
                 result.finish_reason = "length"
@@ -227,16 +254,33 @@ class Worker:
         await self.queue.publish(event, request.reply_stream)
 
     async def _expired(self, delivery: Delivery) -> None:
-        await self._publish(delivery.request, ReplyKind.EXPIRED, Generation())
-        await self.queue.ack(delivery.entry_id)
+        request = delivery.request
+        await self._settle(request, lambda: self._publish(request, ReplyKind.EXPIRED, Generation()))
+        await self._settle(request, lambda: self.queue.ack(delivery.entry_id))
         self.metrics.requests.labels("expired").inc()
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        log.error("request %s dead-lettered: %s", delivery.request.request_id, reason)
-        await self.queue.dead_letter(delivery, reason)
-        await self._publish(delivery.request, ReplyKind.FAILED, Generation())
-        await self.queue.ack(delivery.entry_id)
+        request = delivery.request
+        log.error("request %s dead-lettered: %s", request.request_id, reason)
+        await self._settle(request, lambda: self.queue.dead_letter(delivery, reason))
+        await self._settle(request, lambda: self._publish(request, ReplyKind.FAILED, Generation()))
+        await self._settle(request, lambda: self.queue.ack(delivery.entry_id))
         self.metrics.requests.labels("dead_letter").inc()
+
+    async def _settle(self, request: TurnRequest, call: Callable[[], Awaitable[object]]) -> None:
+        """A Redis call that ends a request, retried through an outage for as long as its answer still matters
+        (past that, the request stays pending and the bot has told the user already)."""
+        give_up = request.deadline + SETTLE_GRACE_SECONDS
+        while True:
+            try:
+                await call()
+                self.outages.succeeded((REDIS,))
+                return
+            except Exception as exc:
+                dependency = dependency_of(exc, (REDIS,))
+                if dependency is None or time.time() >= give_up:
+                    raise
+                await pause(self.outages.failed(dependency, exc, f"finishing {request.request_id}"))
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
@@ -253,16 +297,37 @@ def llm_client(settings: Settings) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key.get_secret_value(), max_retries=0)
 
 
+def serve_metrics(metrics: WorkerMetrics, host: str, first_port: int, ports: int) -> int | None:
+    """Serve /metrics on the first free port of ``first_port``… (several workers may share a host); None when
+    every one is taken: the worker still serves, unseen by Prometheus, which its operator is told."""
+    for port in range(first_port, first_port + max(1, ports)):
+        try:
+            start_http_server(port, addr=host, registry=metrics.registry)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return port
+    log.error("ports %d-%d are all taken: this worker serves no /metrics", first_port, first_port + ports - 1)
+    return None
+
+
 async def run_worker(settings: Settings) -> None:
     metrics = WorkerMetrics()
-    start_http_server(settings.worker_metrics_port, addr=settings.http_host, registry=metrics.registry)
+    port = serve_metrics(metrics, settings.http_host, settings.worker_metrics_port, settings.worker_metrics_ports)
     redis = Redis.from_url(settings.redis_url)
     worker = Worker(settings, RequestQueue(redis, StreamNames(settings.stream_prefix)), llm_client(settings), metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker %s serving %s at %s", worker.consumer, settings.llm_model, settings.llm_base_url)
+    log.info(
+        "worker %s serving %s at %s, /metrics on port %s",
+        worker.consumer,
+        settings.llm_model,
+        settings.llm_base_url,
+        port,
+    )
     try:
         await worker.run(stop)
     finally:

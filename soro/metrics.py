@@ -26,6 +26,28 @@ TELEGRAM_ERROR_CODES = ("429", "network")
 DLR_STATUSES = ("delivered", "undelivered", "buffered", "smsc_accepted", "smsc_rejected")
 SMS_GATEWAY_ERROR_KINDS = ("connection", "auth")
 WORKER_OUTCOMES = ("answered", "expired", "dead_letter")
+DEPENDENCIES = ("redis", "database")
+
+
+class DependencyMetrics:
+    """``soro_dependency_up`` and ``soro_dependency_outages_total``, in a process's registry."""
+
+    def __init__(self, registry: CollectorRegistry, dependencies: tuple[str, ...] = DEPENDENCIES) -> None:
+        self.up = Gauge(
+            "soro_dependency_up",
+            "1 while this process reaches the dependency, 0 during an outage",
+            ["dependency"],
+            registry=registry,
+        )
+        self.outages = Counter(
+            "soro_dependency_outages_total",
+            "Outages of a dependency this process rode out",
+            ["dependency"],
+            registry=registry,
+        )
+        for name in dependencies:
+            self.up.labels(name).set(1)
+            self.outages.labels(name)
 
 
 class BotMetrics:
@@ -34,6 +56,7 @@ class BotMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.dependencies = DependencyMetrics(r)
         self.messages_received = Counter(
             "soro_messages_received_total", "Messages received from users", ["channel"], registry=r
         )
@@ -153,6 +176,7 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.dependencies = DependencyMetrics(r, DEPENDENCIES[:1])
         self.queue_wait = Histogram(
             "soro_queue_wait_seconds",
             "From a request entering the queue to a worker starting it",

@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     # Delivery contract
     request_deadline_seconds: float = 120.0
     max_attempts: int = 3
-    visibility_timeout_seconds: float = 60.0
+    visibility_timeout_seconds: float = Field(
+        default=10.0, description="A request whose worker sent no heartbeat for this long is taken over."
+    )
     backlog_limit: int = 500
 
     # Worker
@@ -97,7 +99,10 @@ class Settings(BaseSettings):
     # HTTP servers
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    worker_metrics_port: int = 9101
+    worker_metrics_port: int = Field(default=9101, description="First port a worker serves /metrics on.")
+    worker_metrics_ports: int = Field(
+        default=32, ge=1, description="Ports tried from worker_metrics_port on, so several workers share a host."
+    )
 
     # Demo and local runtime
     vllm_venv: Path = Field(default_factory=lambda: default_cache_dir() / "vllm-0.32.0")

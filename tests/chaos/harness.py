@@ -51,7 +51,9 @@ QUESTIONS = (
     "Кӯли Искандаркӯл дар куҷост?",
 )
 # Every text the bot says of its own accord (in any UI language): what is not one of them came from the model.
-_NOTICE_PREFIXES = [(key, v.split("{")[0]) for key, variants in TEXTS.items() for v in variants.values() if v[:1] != "{"]
+_NOTICE_PREFIXES = [
+    (key, v.split("{")[0]) for key, variants in TEXTS.items() for v in variants.values() if v[:1] != "{"
+]
 
 
 def notice_of(reply: str) -> str | None:
@@ -459,11 +461,11 @@ async def chaos_stack(
             "http_port": str(http_port),
         }
         logs = workdir / "logs"
-        bot = SoroProcess("bot", "bot", soro_env(bot_env), logs / "bot.log")
+        bot = SoroProcess("bot", "bot", soro_env(**bot_env), logs / "bot.log")
         for index in range(WORKERS):
             env = {**common, "llm_base_url": f"{vllm_link.url}/v1", "worker_metrics_port": str(free_port())}
             workers.append(
-                SoroProcess(f"worker-{index + 1}", "worker", soro_env(env), logs / f"worker-{index + 1}.log")
+                SoroProcess(f"worker-{index + 1}", "worker", soro_env(**env), logs / f"worker-{index + 1}.log")
             )
         stack = ChaosStack(workdir, database_url, redis, vllm, api, vllm_link, bot, workers, secret_values)
         # A full number in any spelling carries its national part; a log line may show the last four digits.

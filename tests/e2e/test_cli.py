@@ -7,64 +7,19 @@ with piped input, and ``soro demo`` with a model server given by SORO_LLM_BASE_U
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from soro.ports import free_port
+from tests.support.processes import SORO, run, soro_env
 from tests.support.telegram_api import BotApiStandIn, text_update
 from tests.support.vllm import ServedModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
-
-SORO = [str(Path(sys.executable).with_name("soro"))]  # the installed console script, as compose runs it
-
-
-def soro_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SORO_")}
-    env.update({f"SORO_{k.upper()}": v for k, v in values.items()})
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-async def run(*args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 120) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        *SORO,
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(stdin), timeout)
-    return process.returncode or 0, out.decode()
-
-
-@pytest.fixture
-async def services_env(postgres_url: str, redis_url: str, vllm_server: ServedModel) -> AsyncIterator[dict[str, str]]:
-    prefix = f"test-cli-{os.getpid()}-{free_port()}"
-    yield soro_env(
-        database_url=postgres_url,
-        redis_url=redis_url,
-        stream_prefix=prefix,
-        llm_base_url=vllm_server.base_url,
-        llm_model=vllm_server.model,
-        worker_metrics_port=str(free_port()),
-        http_port=str(free_port()),
-        visibility_timeout_seconds="5",
-    )
-    client = Redis.from_url(redis_url)
-    keys = [key async for key in client.scan_iter(f"{prefix}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def test_db_upgrade_creates_the_schema_on_sqlite(tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ async def running_stack(
     dispatcher = telegram_dispatcher(services)
     app = build_http_app(
         services.metrics.registry,
-        [services.check_database, services.check_redis],
+        {"database": services.check_database, "redis": services.check_redis},
         [telegram_webhook(dispatcher, bot, settings.webhook_secret.get_secret_value())],
     )
     runner = web.AppRunner(app, access_log=None)

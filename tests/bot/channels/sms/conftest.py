@@ -107,7 +107,7 @@ class SmsStack:
 async def running_sms_stack(settings: Settings, kannel: Kannel, workers: int = 0) -> AsyncIterator[SmsStack]:
     services = Services.create(settings, {CHANNEL: sms_turn_options(settings)})
     channel = SmsChannel(settings, services)
-    app = build_http_app(services.metrics.registry, [services.check_database], channel.routes())
+    app = build_http_app(services.metrics.registry, {"database": services.check_database}, channel.routes())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()

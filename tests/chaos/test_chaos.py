@@ -67,7 +67,7 @@ async def test_workers_and_the_bot_killed_at_random_under_1000_messages(stack: C
 
 
 async def test_redis_killed_and_restarted_mid_load(stack: ChaosStack, rows: list[Row]) -> None:
-    load = asyncio.create_task(stack.load(chats=40, messages=5, pause=(0.0, 1.0)))
+    load = asyncio.create_task(stack.load(chats=30, messages=4, pause=(0.0, 1.0)))
     await asyncio.sleep(5)
     async with stack.fault("redis kill -9, 5 s down"):
         await stack.redis.kill()
@@ -79,10 +79,10 @@ async def test_redis_killed_and_restarted_mid_load(stack: ChaosStack, rows: list
 
 
 async def test_database_backends_terminated_mid_load(stack: ChaosStack, rows: list[Row]) -> None:
-    load = asyncio.create_task(stack.load(chats=40, messages=5, pause=(0.0, 1.0)))
+    load = asyncio.create_task(stack.load(chats=30, messages=4, pause=(0.0, 1.0)))
     terminated = 0
     for _ in range(3):
-        await asyncio.sleep(4)
+        await asyncio.sleep(3)
         async with stack.fault("pg_terminate_backend"):
             terminated += await stack.terminate_database_backends()
     await load
@@ -104,17 +104,17 @@ async def test_model_server_unreachable_for_60_seconds(stack: ChaosStack, rows: 
 
 
 async def test_telegram_answers_429_then_5xx(stack: ChaosStack, rows: list[Row]) -> None:
-    load = asyncio.create_task(stack.load(chats=30, messages=5, pause=(0.0, 1.0)))
+    load = asyncio.create_task(stack.load(chats=20, messages=4, pause=(0.0, 1.0)))
     await asyncio.sleep(3)
-    async with stack.fault("Bot API 429 (retry_after 2) 15 s, then 502 15 s"):
-        stack.api.fail_for(15, status=429, retry_after=2)
-        await asyncio.sleep(15)
-        stack.api.fail_for(15, status=502)
-        await asyncio.sleep(15)
+    async with stack.fault("Bot API 429 (retry_after 2) 10 s, then 502 10 s"):
+        stack.api.fail_for(10, status=429, retry_after=2)
+        await asyncio.sleep(10)
+        stack.api.fail_for(10, status=502)
+        await asyncio.sleep(10)
     await load
     await stack.settled()
     assert [c for c in stack.api.calls if c.failed == 429] and [c for c in stack.api.calls if c.failed == 502]
-    verdict(stack, stack.row("Telegram 429 then 5xx, 30 s"), rows)
+    verdict(stack, stack.row("Telegram 429 then 5xx, 20 s"), rows)
 
 
 async def test_telegram_unreachable_for_60_seconds_while_the_bot_restarts(stack: ChaosStack, rows: list[Row]) -> None:
@@ -161,10 +161,10 @@ async def test_kannel_down_while_answers_wait(
             await eventually(lambda: _sms_seen(stack, len(numbers)), 30, 0.2, what="the bot to take every MO")
             # Telegram users go on meanwhile: SMS trouble must not touch them.
             telegram = asyncio.create_task(stack.load(chats=10, messages=3, pause=(0.5, 2.0)))
-            fault = Fault("Kannel down 30 s", time.monotonic())
+            fault = Fault("Kannel down 20 s", time.monotonic())
             stack.faults.append(fault)
             await kannel.stop()
-            await asyncio.sleep(30)
+            await asyncio.sleep(20)
             await kannel.start()
             fault.end = time.monotonic()
             received: dict[str, float] = {}
@@ -182,11 +182,11 @@ async def test_kannel_down_while_answers_wait(
             texts = {number: [m.text for m in kannel.received(number)] for number in numbers}
         finally:
             await kannel.stop()
-    telegram_row = stack.row("Kannel down 30 s")
+    telegram_row = stack.row("Telegram while Kannel is down")
     latencies = sorted(received[n] - sent[n] for n in received)
     told = sum(1 for n in received if is_notice(texts[n][0]))
     row = Row(
-        scenario="Kannel down 30 s (SMS answers waiting)",
+        scenario="Kannel down 20 s (SMS answers waiting)",
         accepted=len(numbers),
         answered=len(received) - told,
         told=told,

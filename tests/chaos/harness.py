@@ -436,6 +436,8 @@ async def chaos_stack(
         "user_messages_per_minute": "1000",
         "user_messages_per_day": "100000",
         "llm_max_tokens": "24",
+        # The test vLLM takes 512 tokens; ten turns of history would pass that with the default budget.
+        "context_token_budget": "320",
         "llm_model": vllm.model,
         "llm_api_key": secret_values["model server key"],
         "telegram_global_rate": "100",

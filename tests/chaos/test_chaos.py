@@ -49,7 +49,7 @@ def verdict(stack: ChaosStack, row: Row, rows: list[Row]) -> None:
 
 
 async def test_workers_and_the_bot_killed_at_random_under_1000_messages(stack: ChaosStack, rows: list[Row]) -> None:
-    load = asyncio.create_task(stack.load(chats=100, messages=10, pause=(0.0, 1.0)))
+    load = asyncio.create_task(stack.load(chats=100, messages=10, pause=(0.0, 0.5), budget=300.0))
     rng = random.Random()
     # Every process dies at least once; after that, whoever the dice say.
     plan = [stack.workers[0], stack.bot, stack.workers[1], stack.workers[2]]

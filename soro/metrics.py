@@ -28,6 +28,24 @@ SMS_GATEWAY_ERROR_KINDS = ("connection", "auth")
 WORKER_OUTCOMES = ("answered", "expired", "dead_letter")
 
 
+class DependencyMetrics:
+    """Redis and the database as one process sees them; ``soro.outage`` keeps them (bot, worker, any loop)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.up = Gauge(
+            "soro_dependency_up",
+            "1 while the dependency answers this process, 0 during an outage",
+            ["dependency", "process"],  # soro.outage.DEPENDENCIES; bot, worker
+            registry=registry,
+        )
+        self.errors = Counter(
+            "soro_dependency_errors_total",
+            "Calls that failed because the dependency was unreachable (every retry counts)",
+            ["dependency", "process"],
+            registry=registry,
+        )
+
+
 class BotMetrics:
     """Channels, delivery and the outbound Telegram / SMS calls (the bot, console chat and demo processes)."""
 
@@ -118,6 +136,7 @@ class BotMetrics:
         self.sms_gateway_errors = Counter(
             "soro_sms_gateway_errors_total", "Failed calls to the SMS gateway", ["kind"], registry=r
         )
+        self.dependencies = DependencyMetrics(r)
 
     def prime(self, channels: Iterable[str]) -> None:
         """Create the series of ``channels`` (telegram, sms, console) at 0, as the process starts."""
@@ -182,6 +201,7 @@ class WorkerMetrics:
             "soro_worker_reclaimed_total", "Requests taken over from a worker that went silent", registry=r
         )
         self.llm_errors = Counter("soro_llm_errors_total", "Failed model calls, by kind", ["kind"], registry=r)
+        self.dependencies = DependencyMetrics(r)
 
     def prime(self, llm_error_kinds: Iterable[str] = ()) -> None:
         """Create the outcome series, and those of the model errors a worker retries, at 0 (see ``BotMetrics``)."""

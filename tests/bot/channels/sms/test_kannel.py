@@ -7,6 +7,7 @@ the model itself answers in ``test_e2e.py``.
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 from sqlalchemy import select
@@ -18,8 +19,8 @@ from bot.store.models import Conversation, DeliveryState, Message, OutboundSms, 
 from bot.texts import T, text
 from soro.metrics import BotMetrics
 from soro.ports import free_port
-from tajik.sms import ELLIPSIS, GSM7_ELLIPSIS, encoding_of, segment_count
-from tests.bot.channels.sms.conftest import SmsStack, SmsStackFactory, new_number
+from tajik.sms import ELLIPSIS, GSM7_ELLIPSIS, encoding_of, fit_to_budget, segment_count
+from tests.bot.channels.sms.conftest import SmsStack, SmsStackFactory, assert_private, new_number, secrets_of
 from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.stack import eventually
 
@@ -157,6 +158,12 @@ async def test_an_mo_without_the_secret_is_refused(sms_stack: SmsStack) -> None:
             assert response.status == 403
     async with sms_stack.http.get(f"{sms_stack.base_url}/sms/kannel/dlr?secret=wrong&id=1&type=1") as response:
         assert response.status == 403
+    for credentials in (b"kannel:wrong", b"kannel:", b"", b"\xff"):
+        auth = {"Authorization": "Basic " + base64.b64encode(credentials).decode(), "X-Kannel-From": "+992901234567"}
+        async with sms_stack.http.post(
+            f"{sms_stack.base_url}/sms/kannel?id=forged-2&coding=0", data="Салом".encode(), headers=auth
+        ) as response:
+            assert response.status == 403
     assert await sms_stack.seen() == 0
     assert await sms_stack.rows(User) == []
 
@@ -279,3 +286,55 @@ async def test_a_wrong_sendsms_password_holds_answers_until_an_operator_fixes_it
         gateway.password = stack.kannel.config.password
         [sms] = await stack.answers(number)
         assert sms.text == "Душанбе."
+
+
+def long_question(length: int) -> str:
+    """A Tajik question of exactly ``length`` characters, ending in a letter (normalising keeps it whole)."""
+    return (TAJIK_SENTENCE * (length // len(TAJIK_SENTENCE) + 1))[: length - 1].rstrip() + "?"
+
+
+@pytest.mark.parametrize("length", [2000, 4000])
+async def test_a_long_question_through_kannel_reaches_the_bot_and_is_answered(
+    sms_stack: SmsStack, length: int, private_logs: pytest.LogCaptureFixture
+) -> None:
+    number, question = new_number(), long_question(length)
+    await sms_stack.kannel.inject(number, question)
+    request = await sms_stack.open_request()
+    assert await sms_stack.user_texts() == [question]
+    await sms_stack.publish_answer(request, "Душанбе.")
+    [sms] = await sms_stack.answers(number)
+    assert sms.text == "Душанбе."
+    assert "Retrying request" not in sms_stack.kannel.log("smsbox"), "the bot refused the MO at first"
+    assert_private(private_logs.text, secrets_of(sms_stack), [number], [question])
+
+
+async def test_a_question_over_the_input_limit_gets_the_polite_refusal(sms_stack: SmsStack) -> None:
+    number, limit = new_number(), sms_stack.settings.max_input_chars
+    await sms_stack.kannel.inject(number, long_question(limit + 1))
+    [sms] = await sms_stack.answers(number)
+    assert sms.text == fit_to_budget(text(T.TOO_LONG, "tg", limit=limit), sms_stack.settings.sms_segment_budget)[0]
+    assert await sms_stack.rows(Request) == []
+
+
+async def test_a_request_line_too_long_even_for_the_bot_leaks_no_secret_number_or_text(
+    sms_stack: SmsStack, private_logs: pytest.LogCaptureFixture
+) -> None:
+    # An old get-url configuration and a question longer than any request line the bot reads.
+    secret, number = sms_stack.settings.sms_mo_secret.get_secret_value(), new_number()
+    query = f"secret={secret}&id=long-1&from=%2B{number[1:]}&text={'%D0%A1%D0%B0%D0%BB%D0%BE%D0%BC+' * 1200}"
+    async with sms_stack.http.get(f"{sms_stack.base_url}/sms/kannel?{query}&coding=0&charset=UTF-8") as response:
+        assert response.status == 400
+    assert "Error handling request" in private_logs.text, "the refusal was not logged at all"
+    assert_private(private_logs.text, secrets_of(sms_stack), [number], ["Салом"])
+    assert "%D0%A1" not in private_logs.text, "message text in the logs"
+
+
+async def test_a_legacy_get_url_of_a_4000_character_question_is_still_read(sms_stack: SmsStack) -> None:
+    secret, number = sms_stack.settings.sms_mo_secret.get_secret_value(), new_number()
+    question = long_question(sms_stack.settings.max_input_chars)
+    text_bytes = "".join(f"%{b:02X}" for b in question.encode("utf-16-be"))
+    query = f"secret={secret}&id=legacy-1&from=%2B{number[1:]}&text={text_bytes}&coding=2&charset=UTF-16BE"
+    async with sms_stack.http.get(f"{sms_stack.base_url}/sms/kannel?{query}") as response:
+        assert response.status == 200
+    await sms_stack.open_request()
+    assert await sms_stack.user_texts() == [question]

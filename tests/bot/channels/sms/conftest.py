@@ -145,7 +145,7 @@ SmsStackFactory = Callable[..., AbstractAsyncContextManager[SmsStack]]
 
 @pytest.fixture
 def make_sms_stack(sqlite_url: str, redis_url: str, tmp_path: Path) -> SmsStackFactory:
-    """SMS stacks on a fresh SQLite database; ``database_url=`` runs one on another database."""
+    """SMS stacks on a fresh SQLite database; ``database_url=`` / ``redis_url=`` run one on others."""
 
     def make(
         workers: int = 0,
@@ -157,6 +157,7 @@ def make_sms_stack(sqlite_url: str, redis_url: str, tmp_path: Path) -> SmsStackF
     ) -> Any:
         """``kannel_bot_url``: where Kannel sends MO and reports, when not straight to the bot (a proxy)."""
         database_url = overrides.pop("database_url", sqlite_url)
+        stack_redis_url = overrides.pop("redis_url", redis_url)
         port = overrides.pop("http_port", None) or free_port()
         bot_url = kannel_bot_url or f"http://127.0.0.1:{port}"
         secret = secrets.token_hex(16)
@@ -173,7 +174,7 @@ def make_sms_stack(sqlite_url: str, redis_url: str, tmp_path: Path) -> SmsStackF
             "sms_gateway_retry_max_seconds": 1.0,
         }
         values.update(overrides)
-        settings = stack_settings(database_url, redis_url, llm_base_url, llm_model, **values)
+        settings = stack_settings(database_url, stack_redis_url, llm_base_url, llm_model, **values)
         return running_sms_stack(settings, kannel, workers)
 
     return make

@@ -107,7 +107,7 @@ class Backoff:
         self.attempts = 0
 
     def next(self) -> float:
-        delay = min(self.cap, self.base * 2**self.attempts)
+        delay: float = min(self.cap, self.base * 2.0**self.attempts)
         self.attempts += 1
         return delay * random.uniform(0.8, 1.0)
 

@@ -28,7 +28,7 @@ class PrivateRedis:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: asyncio.subprocess.Process | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -38,7 +38,7 @@ class PrivateRedis:
     async def start(self) -> None:
         command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.folder)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        self.process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
         await eventually(self._answers, 15, what="the private redis-server to answer")
 
     async def _answers(self) -> bool:
@@ -50,10 +50,11 @@ class PrivateRedis:
         finally:
             await client.aclose()
 
-    def kill(self) -> None:
+    async def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a power cut would end it."""
         if self.process is not None:
             self.process.kill()
-            self.process.wait()
+            await self.process.wait()
             self.process = None
 
 
@@ -99,7 +100,7 @@ async def test_redis_killed_and_restarted_under_the_sms_channel_loses_nothing_an
             await stack.kannel.inject(before, QUESTION)
             await requests_of(stack, 1)
             await asyncio.sleep(1.5)  # appendfsync everysec: the turn is on disk
-            redis.kill()
+            await redis.kill()
 
             await stack.kannel.inject(during, QUESTION)  # refused (503) while Redis is away: smsbox asks again
             await stack.kannel.inject(keyword, "НАВ")  # needs only the database: its notice goes out meanwhile
@@ -119,7 +120,7 @@ async def test_redis_killed_and_restarted_under_the_sms_channel_loses_nothing_an
             assert outage_lines(private_logs, "redis") == (1, 1)
             assert_private(private_logs.text, secrets_of(stack), [before, during, keyword], [QUESTION])
     finally:
-        redis.kill()
+        await redis.kill()
 
 
 def through(url: str, proxy: TcpProxy) -> str:
@@ -154,4 +155,3 @@ async def test_the_database_away_and_back_under_the_sms_channel_loses_nothing_an
             assert_private(private_logs.text, secrets_of(stack), [before, during], [QUESTION])
     finally:
         await proxy.stop()
-

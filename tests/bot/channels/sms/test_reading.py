@@ -46,9 +46,7 @@ def test_utf8_with_one_bad_byte_keeps_the_rest_and_marks_the_damage(data: bytes,
     assert decode_text(data, "") == expected  # no charset given: the same reading
 
 
-@pytest.mark.parametrize(
-    "sentence", ["Привет, как дела?", "ПРИВЕТ! Всё хорошо — спасибо.", "Я", "Ёж «Ъ» №5", "Ура"]
-)
+@pytest.mark.parametrize("sentence", ["Привет, как дела?", "ПРИВЕТ! Всё хорошо — спасибо.", "Я", "Ёж «Ъ» №5", "Ура"])
 def test_windows_1251_is_still_read_as_windows_1251(sentence: str) -> None:
     assert decode_text(sentence.encode("cp1251"), "UTF-8") == sentence
 

@@ -201,23 +201,32 @@ async def test_an_answer_ready_while_kannel_is_down_is_delivered_once_it_is_back
 
 
 async def test_invalid_and_mixed_encodings_are_read_or_answered_and_nothing_is_lost(sms_stack: SmsStack) -> None:
-    emoji, utf8_as_gsm, cp1251, broken, garbage = (new_number() for _ in range(5))
+    emoji, utf8_as_gsm, cp1251, broken, garbage, bad_byte = (new_number() for _ in range(6))
     await sms_stack.kannel.inject(emoji, "Салом, чӣ хел? 😀")
     await sms_stack.kannel.inject(utf8_as_gsm, "Ҳаво чӣ гуна аст?", kind="text")  # UTF-8 bytes, coding 0
     await sms_stack.kannel.inject(cp1251, "Привет, как дела?".encode("cp1251"), kind="data")
     # A UCS-2 message with a lone surrogate in its second character: Kannel's own recoding would keep only "С".
     await sms_stack.kannel.inject(broken, b"\x04\x21\xd8\x00" + "алом дӯстон".encode("utf-16-be"))
     await sms_stack.kannel.inject(garbage, bytes(range(0x80, 0xC0)), kind="data")
-    await sms_stack.settle(5)
+    # UTF-8 that lost the second byte of "а" on the way: not Windows-1251 mojibake ("РЎР°…").
+    await sms_stack.kannel.inject(bad_byte, "Са".encode()[:3] + "лом, дӯстон".encode(), kind="data")
+    await sms_stack.settle(6)
 
     texts = sorted(await sms_stack.user_texts())
-    assert texts == sorted(["Салом, чӣ хел? 😀", "Ҳаво чӣ гуна аст?", "Привет, как дела?", "С\ufffdалом дӯстон"])
+    expected = [
+        "Салом, чӣ хел? 😀",
+        "Ҳаво чӣ гуна аст?",
+        "Привет, как дела?",
+        "С\ufffdалом дӯстон",
+        "С\ufffdлом, дӯстон",
+    ]
+    assert texts == sorted(expected)
     [unreadable] = await sms_stack.answers(garbage)
     assert unreadable.text == text(T.SMS_UNREADABLE, "tg")
     assert encoding_of(unreadable.text).value == "ucs2"
     assert sms_stack.metric("soro_messages_rejected_total", {"channel": "sms", "reason": "unreadable"}) == 1
     assert "Retrying request" not in sms_stack.kannel.log("smsbox"), "an MO was refused and sent again"
-    assert [m.role for m in await sms_stack.rows(Message)] == [Role.USER] * 4
+    assert [m.role for m in await sms_stack.rows(Message)] == [Role.USER] * 5
 
 
 async def test_an_answer_stored_before_a_crash_is_sent_once_after_the_restart(sms_stack: SmsStack) -> None:

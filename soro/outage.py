@@ -1,7 +1,7 @@
 """Redis and the database come and go: loops back off, and say so once per outage, not once per retry.
 
-One ``Outages`` per process (``outages(metrics, "bot")`` gives every loop of a process the same one) knows
-which dependencies are down. The first failure of an outage writes one WARNING line and sets
+One ``Outages`` per process (``outages(metrics.dependencies, "worker", [REDIS])`` gives every loop of a
+process the same one; the list names what the process uses) knows which dependencies are down. The first failure of an outage writes one WARNING line and sets
 ``soro_dependency_up{dependency, process}`` to 0; retries only count ``soro_dependency_errors_total``; the first
 success afterwards writes one line with the outage's length and sets the gauge back to 1.
 
@@ -34,7 +34,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 import redis.exceptions
@@ -134,12 +134,15 @@ class _Down:
 class Outages:
     """Which dependencies a process has lost, with one log line when each outage starts and one when it ends."""
 
-    def __init__(self, process: str, metrics: DependencyMetrics | None = None) -> None:
+    def __init__(
+        self, process: str, metrics: DependencyMetrics | None = None, dependencies: Sequence[str] = DEPENDENCIES
+    ) -> None:
+        """``dependencies``: those the process uses (a worker has no database), whose series start at 1."""
         self.process = process
         self.metrics = metrics
         self._down: dict[str, _Down] = {}
         if metrics is not None:
-            for name in DEPENDENCIES:  # born at 1: the step to 0 is what the alert sees
+            for name in dependencies:  # born at 1: the step to 0 is what the alert sees
                 metrics.up.labels(name, process).set(1)
                 metrics.errors.labels(name, process)
 
@@ -203,9 +206,9 @@ class Outages:
 _SHARED: weakref.WeakKeyDictionary[DependencyMetrics, dict[str, Outages]] = weakref.WeakKeyDictionary()
 
 
-def outages(metrics: DependencyMetrics, process: str) -> Outages:
+def outages(metrics: DependencyMetrics, process: str, dependencies: Sequence[str] = DEPENDENCIES) -> Outages:
     """The one ``Outages`` of ``process`` behind ``metrics``: every loop of a process shares its outages."""
     by_process = _SHARED.setdefault(metrics, {})
     if process not in by_process:
-        by_process[process] = Outages(process, metrics)
+        by_process[process] = Outages(process, metrics, dependencies)
     return by_process[process]

@@ -118,3 +118,10 @@ def test_every_loop_of_a_process_shares_its_outages() -> None:
     metrics = DependencyMetrics(CollectorRegistry())
     assert outages(metrics, "bot") is outages(metrics, "bot")
     assert outages(metrics, "bot") is not outages(DependencyMetrics(CollectorRegistry()), "bot")
+
+
+def test_a_process_shows_only_the_dependencies_it_uses() -> None:
+    registry = CollectorRegistry()
+    Outages("worker", DependencyMetrics(registry), [REDIS])
+    assert registry.get_sample_value("soro_dependency_up", {"dependency": REDIS, "process": "worker"}) == 1
+    assert registry.get_sample_value("soro_dependency_up", {"dependency": DATABASE, "process": "worker"}) is None

@@ -52,15 +52,15 @@ class Inbox:
         self.outages = process_outages or outages(metrics.dependencies, "bot")
 
     async def receive(self, message: MobileOriginated) -> None:
-        with self._outage_means_unavailable():
-            await self._receive(message)
-        self.outages.ok(DATABASE)
-
-    async def _receive(self, message: MobileOriginated) -> None:
         number = to_e164(message.sender, self.default_country_code)
         if number is None:
             log.info("SMS %s from a sender that is no phone number ignored", message.gateway_id)
             return
+        with self._outage_means_unavailable():
+            await self._receive(message, number)
+        self.outages.ok(DATABASE)  # every path past this point stored or read something
+
+    async def _receive(self, message: MobileOriginated, number: str) -> None:
         keyword = match_keyword(message.text) if message.text else None
         if keyword is not None:
             await self._keyword(keyword, number, message.gateway_id)

@@ -170,10 +170,8 @@ class KannelGateway:
         query = _raw_query(request)
         if request.method == "POST":
             data = await request.read()
-            # X-Kannel-From with send-sender; else a %p in the URL
-            sender = request.headers.get("X-Kannel-From", "").encode("utf-8", errors="replace") or query.get(
-                "from", b""
-            )
+            header = request.headers.get("X-Kannel-From", "")  # with send-sender; else a %p in the URL
+            sender = header.encode("utf-8", errors="replace") or query.get("from", b"")
             coding = query.get("coding") or request.headers.get("X-Kannel-Coding", "").encode("ascii", "replace")
             charset = query.get("charset", b"").decode("ascii", errors="replace") or (request.charset or "")
         else:

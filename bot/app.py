@@ -93,9 +93,7 @@ async def run_bot(settings: Settings) -> None:
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
-    delivery = DeliveryLoop(
-        settings, services.pipeline, services.queue, senders, services.metrics, outages=services.outages
-    )
+    delivery = DeliveryLoop(settings, services.pipeline, services.queue, senders, services.metrics)
     tasks = [asyncio.create_task(delivery.run(stop))]
     if sms is not None:
         tasks.append(asyncio.create_task(sms.run(stop)))

@@ -22,8 +22,8 @@ from bot.channels.base import ChannelSender, Undeliverable
 from bot.pipeline import Pipeline, Target
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
-from soro.metrics import DEPENDENCIES, BotMetrics
-from soro.outage import DATABASE, REDIS, Outages, dependency_of, pause
+from soro.metrics import BotMetrics
+from soro.outage import DATABASE, REDIS, Backoff, Outages, outages, pause
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class DeliveryLoop:
         consumer: str | None = None,
         max_concurrent: int = 256,
         streams: Mapping[str, str] | None = None,
-        outages: Outages | None = None,
+        process_outages: Outages | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -52,7 +52,7 @@ class DeliveryLoop:
         # reply stream → channel; by default each channel's shared stream
         self.streams = dict(streams or {queue.names.replies(channel): channel for channel in senders})
         self.metrics = metrics
-        self.outages = outages or Outages(metrics.dependencies)
+        self.outages = process_outages or outages(metrics.dependencies, "bot")
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.slots = asyncio.Semaphore(max_concurrent)
         self.locks: dict[str, asyncio.Lock] = {}
@@ -79,9 +79,10 @@ class DeliveryLoop:
         # First what this consumer read but never acked before a restart, then new events.
         pending = True
         grouped = False
+        backoff = Backoff(base=0.2, cap=5.0)
         while not stop.is_set():
             events: list[tuple[str, ReplyEvent]] = []
-            async with self.outages.watch(f"reading {stream}", (REDIS,), stop):
+            async with self.outages.guard(REDIS, backoff=backoff, stop=stop):
                 if not grouped:  # also after a Redis that lost its data came back empty
                     await self.queue.ensure_group(stream, DELIVERY_GROUP)
                     grouped = True
@@ -112,6 +113,7 @@ class DeliveryLoop:
     async def _handle(self, stream: str | None, entry_id: str | None, event: ReplyEvent) -> None:
         # Events of one request are handled in order: a late preview must never follow the final answer.
         lock = self.locks.setdefault(event.request_id, asyncio.Lock())
+        backoff = Backoff(base=0.2, cap=5.0)
         try:
             while True:
                 try:
@@ -124,16 +126,14 @@ class DeliveryLoop:
                         await self.queue.ack_reply(stream, entry_id)
                     return
                 except Exception as exc:
-                    dependency = dependency_of(exc)
-                    if dependency is None:
+                    if self.outages.failed(exc) is None:
                         # Not acked: read again after a restart, or claimed by another delivery process.
                         log.exception("delivery of %s %s failed", event.kind, event.request_id)
                         return
-                    delay = self.outages.failed(dependency, exc, "delivery")
                     if event.kind is ReplyKind.PARTIAL:
                         return  # a preview is worth nothing by the time the outage is over
                     # A final answer is tried again as soon as the outage allows, not after a lease.
-                    await pause(delay)
+                    await backoff.sleep()
         finally:
             if event.kind.is_final:
                 self.locks.pop(event.request_id, None)
@@ -189,15 +189,15 @@ class DeliveryLoop:
         too, rather than let the request be claimed and sent again."""
         delay = 0.5
         failures = 0
+        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             try:
                 await self.pipeline.finish(event, delivered, external_id)
-                self.outages.succeeded((DATABASE,))
+                self.outages.ok(DATABASE)
                 return
             except Exception as exc:
-                dependency = dependency_of(exc, (DATABASE,))
-                if dependency is not None:
-                    await pause(self.outages.failed(dependency, exc, "recording an answer"))
+                if self.outages.failed(exc) is not None:
+                    await backoff.sleep()
                     continue
                 failures += 1
                 if failures == 8:
@@ -207,9 +207,10 @@ class DeliveryLoop:
                 delay *= 2
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(base=0.2, cap=5.0)
         while not stop.is_set():
             try:
-                async with self.outages.watch("housekeeping", DEPENDENCIES, stop):
+                async with self.outages.guard(REDIS, DATABASE, backoff=backoff, stop=stop):
                     await self._sweep()
             except Exception:
                 log.exception("housekeeping failed")

@@ -22,13 +22,21 @@ from dataclasses import dataclass
 import openai
 from openai import AsyncOpenAI
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from inference.llm import stream_chat
-from inference.queue import WORKERS_GROUP, Delivery, ReplyEvent, ReplyKind, RequestQueue, StreamNames, TurnRequest
+from inference.queue import (
+    WORKERS_GROUP,
+    Delivery,
+    ReplyEvent,
+    ReplyKind,
+    RequestQueue,
+    StreamNames,
+    TurnRequest,
+    redis_client,
+)
 from soro.metrics import WorkerMetrics
-from soro.outage import REDIS, Outages, dependency_of, pause
+from soro.outage import REDIS, Backoff, outages
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +85,7 @@ class Worker:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = settings.worker_concurrency
         self.inflight: dict[str, asyncio.Task[None]] = {}
-        self.outages = Outages(metrics.dependencies)
+        self.outages = outages(metrics.dependencies, "worker", (REDIS,))
         self.metrics.capacity.set(self.concurrency)
         self.metrics.prime(llm_error_kinds=[error.__name__ for error in RETRYABLE])
 
@@ -90,13 +98,14 @@ class Worker:
         visibility_ms = int(self.settings.visibility_timeout_seconds * 1000)
         next_claim = 0.0
         grouped = False
+        backoff = Backoff(base=0.2, cap=5.0)  # a worker is idle while Redis is away: look again soon
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self.inflight)
                 if free <= 0:
                     await asyncio.wait(list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED)
                     continue
-                async with self.outages.watch("worker loop", (REDIS,), stop):
+                async with self.outages.guard(REDIS, backoff=backoff, stop=stop):
                     if not grouped:  # also after a Redis that lost its data came back empty
                         await self.queue.ensure_group(self.queue.names.requests, WORKERS_GROUP)
                         grouped = True
@@ -140,7 +149,7 @@ class Worker:
             try:
                 await self.queue.keep_alive(self.consumer, list(self.inflight))
             except Exception as exc:  # a Redis blip must not kill the heartbeat; the next beat retries
-                if dependency_of(exc, (REDIS,)) is None:
+                if self.outages.failed(exc) is None:
                     log.exception("heartbeat failed")
 
     async def handle(self, delivery: Delivery) -> None:
@@ -222,7 +231,7 @@ class Worker:
                 try:
                     await self._publish(request, ReplyKind.PARTIAL, result, seq=seq)
                 except Exception as exc:  # a preview lost to a Redis blip is not worth the answer
-                    if dependency_of(exc, (REDIS,)) is None:
+                    if self.outages.failed(exc) is None:
                         raise
                 last_partial, published = now, len(result.text)
             if hard_stop is not None and len(result.text) > hard_stop:
@@ -271,16 +280,17 @@ class Worker:
         """A Redis call that ends a request, retried through an outage for as long as its answer still matters
         (past that, the request stays pending and the bot has told the user already)."""
         give_up = request.deadline + SETTLE_GRACE_SECONDS
+        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             try:
                 await call()
-                self.outages.succeeded((REDIS,))
-                return
             except Exception as exc:
-                dependency = dependency_of(exc, (REDIS,))
-                if dependency is None or time.time() >= give_up:
+                if self.outages.failed(exc) is None or time.time() >= give_up:
                     raise
-                await pause(self.outages.failed(dependency, exc, f"finishing {request.request_id}"))
+                await backoff.sleep()
+                continue
+            self.outages.ok(REDIS)
+            return
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
@@ -315,7 +325,7 @@ def serve_metrics(metrics: WorkerMetrics, host: str, first_port: int, ports: int
 async def run_worker(settings: Settings) -> None:
     metrics = WorkerMetrics()
     port = serve_metrics(metrics, settings.http_host, settings.worker_metrics_port, settings.worker_metrics_ports)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     worker = Worker(settings, RequestQueue(redis, StreamNames(settings.stream_prefix)), llm_client(settings), metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -26,28 +26,24 @@ TELEGRAM_ERROR_CODES = ("429", "network")
 DLR_STATUSES = ("delivered", "undelivered", "buffered", "smsc_accepted", "smsc_rejected")
 SMS_GATEWAY_ERROR_KINDS = ("connection", "auth")
 WORKER_OUTCOMES = ("answered", "expired", "dead_letter")
-DEPENDENCIES = ("redis", "database")
 
 
 class DependencyMetrics:
-    """``soro_dependency_up`` and ``soro_dependency_outages_total``, in a process's registry."""
+    """Redis and the database as one process sees them; ``soro.outage`` keeps them (bot, worker, any loop)."""
 
-    def __init__(self, registry: CollectorRegistry, dependencies: tuple[str, ...] = DEPENDENCIES) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.up = Gauge(
             "soro_dependency_up",
-            "1 while this process reaches the dependency, 0 during an outage",
-            ["dependency"],
+            "1 while the dependency answers this process, 0 during an outage",
+            ["dependency", "process"],  # soro.outage.DEPENDENCIES; bot, worker
             registry=registry,
         )
-        self.outages = Counter(
-            "soro_dependency_outages_total",
-            "Outages of a dependency this process rode out",
-            ["dependency"],
+        self.errors = Counter(
+            "soro_dependency_errors_total",
+            "Calls that failed because the dependency was unreachable (every retry counts)",
+            ["dependency", "process"],
             registry=registry,
         )
-        for name in dependencies:
-            self.up.labels(name).set(1)
-            self.outages.labels(name)
 
 
 class BotMetrics:
@@ -56,7 +52,6 @@ class BotMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.dependencies = DependencyMetrics(r)
         self.messages_received = Counter(
             "soro_messages_received_total", "Messages received from users", ["channel"], registry=r
         )
@@ -141,6 +136,7 @@ class BotMetrics:
         self.sms_gateway_errors = Counter(
             "soro_sms_gateway_errors_total", "Failed calls to the SMS gateway", ["kind"], registry=r
         )
+        self.dependencies = DependencyMetrics(r)
 
     def prime(self, channels: Iterable[str]) -> None:
         """Create the series of ``channels`` (telegram, sms, console) at 0, as the process starts."""
@@ -176,7 +172,6 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.dependencies = DependencyMetrics(r, DEPENDENCIES[:1])
         self.queue_wait = Histogram(
             "soro_queue_wait_seconds",
             "From a request entering the queue to a worker starting it",
@@ -206,6 +201,7 @@ class WorkerMetrics:
             "soro_worker_reclaimed_total", "Requests taken over from a worker that went silent", registry=r
         )
         self.llm_errors = Counter("soro_llm_errors_total", "Failed model calls, by kind", ["kind"], registry=r)
+        self.dependencies = DependencyMetrics(r)
 
     def prime(self, llm_error_kinds: Iterable[str] = ()) -> None:
         """Create the outcome series, and those of the model errors a worker retries, at 0 (see ``BotMetrics``)."""

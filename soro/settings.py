@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     sms_sender: str = Field(default="", description="The service number or short code answers come from.")
     sms_segment_budget: int = Field(default=3, ge=1, le=10)
     sms_mo_secret: SecretStr = Field(
-        default=SecretStr(""), description="Shared secret in Kannel's get-url and dlr-url; required with SMS on."
+        default=SecretStr(""),
+        description="Shared secret: the password of Kannel's post-url and dlr-url; required with SMS on.",
     )
     sms_allowed_gateways: list[str] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],

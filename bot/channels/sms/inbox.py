@@ -1,16 +1,18 @@
 """An incoming SMS: keywords, opt-out, the daily segment quota, then the pipeline like any other channel.
 
 Notices cost money too, so those a repeat would not help (quota, rate limit) go out once a day per number,
-and an opted-out number gets nothing at all until it sends a start keyword.
+and an opted-out number gets nothing at all until it sends a start keyword. While Redis or the database is
+away, an MO is refused with ``InboxUnavailable`` (the gateway asks again later) and the outage is logged once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from bot.channels.sms.dispatch import CHANNEL, SEGMENTS_SCOPE
-from bot.channels.sms.gateway import DeliveryReport, MobileOriginated
+from bot.channels.sms.gateway import DeliveryReport, InboxUnavailable, MobileOriginated
 from bot.channels.sms.keywords import Keyword, match_keyword
 from bot.channels.sms.numbers import to_e164
 from bot.channels.sms.outbox import SmsOutbox
@@ -18,6 +20,7 @@ from bot.limits import UserLimits
 from bot.pipeline import Inbound, Outcome, Pipeline, redact
 from bot.texts import T, text
 from soro.metrics import BotMetrics
+from soro.outage import DATABASE, REDIS, Outages, outages
 from tajik.sms import fit_to_budget, segment_count
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class Inbox:
         daily_segments: int,
         default_country_code: str,
         wake: Callable[[], None],
+        process_outages: Outages | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.outbox = outbox
@@ -45,12 +49,18 @@ class Inbox:
         self.daily_segments = daily_segments
         self.default_country_code = default_country_code
         self.wake = wake
+        self.outages = process_outages or outages(metrics.dependencies, "bot")
 
     async def receive(self, message: MobileOriginated) -> None:
         number = to_e164(message.sender, self.default_country_code)
         if number is None:
             log.info("SMS %s from a sender that is no phone number ignored", message.gateway_id)
             return
+        with self._outage_means_unavailable():
+            await self._receive(message, number)
+        self.outages.ok(DATABASE)  # every path past this point stored or read something
+
+    async def _receive(self, message: MobileOriginated, number: str) -> None:
         keyword = match_keyword(message.text) if message.text else None
         if keyword is not None:
             await self._keyword(keyword, number, message.gateway_id)
@@ -64,7 +74,9 @@ class Inbox:
                 log.warning("SMS %s from %s could not be decoded", message.gateway_id, redact(number))
                 await self._reject(number, "unreadable", T.SMS_UNREADABLE)
             return
-        if await self.limits.usage(SEGMENTS_SCOPE, number) >= self.daily_segments:
+        used = await self.limits.usage(SEGMENTS_SCOPE, number)
+        self.outages.ok(REDIS)
+        if used >= self.daily_segments:
             if await self._first_time(message.gateway_id):
                 log.info("%s is over its daily SMS quota", redact(number))
                 await self._reject(number, "sms_quota", T.SMS_QUOTA)
@@ -76,10 +88,24 @@ class Inbox:
             await self._notify(number, accepted.notice, accepted.reason)
 
     async def report(self, report: DeliveryReport) -> None:
-        if await self.outbox.report(report):
+        with self._outage_means_unavailable():
+            known = await self.outbox.report(report)
+        self.outages.ok(DATABASE)
+        if known:
             self.metrics.sms_dlr.labels(report.outcome).inc()
         else:
             log.info("delivery report for unknown SMS %d ignored", report.sms_id)
+
+    @contextlib.contextmanager
+    def _outage_means_unavailable(self) -> Iterator[None]:
+        """An error that shows Redis or the database away becomes ``InboxUnavailable``, recorded as an outage."""
+        try:
+            yield
+        except Exception as exc:
+            dependency = self.outages.failed(exc)
+            if dependency is None:
+                raise
+            raise InboxUnavailable(dependency) from None
 
     async def _keyword(self, keyword: Keyword, number: str, gateway_id: str) -> None:
         if not await self._first_time(gateway_id):

@@ -26,6 +26,7 @@ from bot.channels.telegram.previews import PreviewPolicy
 from bot.channels.telegram.sender import TelegramSender
 from bot.delivery import DeliveryLoop
 from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
+from bot.routing import served_models
 from bot.services import Services
 from bot.store.models import Conversation, Message, Request, User
 from inference.worker import Worker, llm_client
@@ -168,7 +169,7 @@ async def running_stack(
         await link.start()
     settings = settings.model_copy(update={"telegram_api_base": link.url if link is not None else api.base})
     services = Services.create(settings)
-    services.metrics.prime(channels=["telegram"])  # as run_bot does
+    services.metrics.prime(channels=["telegram"], models=served_models(settings))  # as run_bot does
     bot, sender = telegram_bot(settings, services)
     if preview_policy is not None:
         sender.policy = preview_policy

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis.asyncio import Redis
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,7 +57,7 @@ class FeedbackStore:
             ).first()
             if row is None:
                 return None
-            return await self._vote(session, row.tuple(), vote=vote, voter=voter)
+            return await self._vote(session, row, vote=vote, voter=voter)
 
     async def rate_last(self, channel: str, address: str, vote: Vote) -> Rated | None:
         """Rate the last answer ``address`` got, if it is recent and nothing was written after it."""
@@ -75,12 +75,12 @@ class FeedbackStore:
             if last is None or last.role is not Role.ASSISTANT or utcnow() - last.created_at > RATING_WINDOW:
                 return None
             row = (await session.execute(_answers().where(Message.id == last.id))).one()
-            return await self._vote(session, row.tuple(), vote=vote, voter=address)
+            return await self._vote(session, row, vote=vote, voter=address)
 
     async def _vote(
         self,
         session: AsyncSession,
-        answer: tuple[int, str | None, str, str],
+        answer: Row[int, str | None, str, str],
         *,
         vote: Vote,
         voter: str,

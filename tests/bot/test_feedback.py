@@ -10,7 +10,7 @@ from bot.pipeline import Inbound
 from bot.services import Services
 from bot.stats import models_table, traffic_since, wilson_interval
 from bot.store.models import Feedback, Vote, utcnow
-from inference.queue import ReplyEvent, ReplyKind
+from tests.support.conversations import answered as answered_turn
 from tests.support.stack import stack_settings
 
 
@@ -26,13 +26,9 @@ async def services(postgres_url: str, redis_url: str) -> AsyncIterator[Services]
 
 
 async def answered(services: Services, channel: str, address: str, key: str, model: str = "soro") -> str:
-    """A question from ``address`` and its answer, delivered and recorded; returns the request id."""
-    accepted = await services.pipeline.accept(Inbound(channel, address, "Пойтахти Тоҷикистон кадом шаҳр аст?", key))
-    assert accepted.request_id is not None
-    await services.pipeline.claim_final(accepted.request_id)
-    event = ReplyEvent(accepted.request_id, 0, channel, ReplyKind.FINAL, "Душанбе.", model=model, completion_tokens=3)
-    await services.pipeline.finish(event, "Душанбе.")
-    return accepted.request_id
+    return await answered_turn(
+        services, channel, address, key, "Пойтахти Тоҷикистон кадом шаҳр аст?", "Душанбе.", model=model
+    )
 
 
 def counted(services: Services, model: str, channel: str, vote: str) -> float:

@@ -177,7 +177,10 @@ class Worker:
         hard_stop = request.char_budget * 2 if request.char_budget else None
         deltas = stream_chat(
             self.clients.get(result.model, self.llm),
-            result.model, request.messages, request.max_tokens, self.settings.llm_temperature
+            result.model,
+            request.messages,
+            request.max_tokens,
+            self.settings.llm_temperature,
         )
         async for delta in deltas:
             if delta.completion_tokens is not None:

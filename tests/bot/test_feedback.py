@@ -106,3 +106,21 @@ def test_wilson_interval() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
     low, high = wilson_interval(0, 10)
     assert low == 0.0 and 0.27 < high < 0.28
+
+
+async def test_soro_stats_models_prints_the_comparison(services: Services) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from soro.cli import app
+
+    for i in range(3):
+        request_id = await answered(services, "telegram", str(3300 + i), f"cli-{i}", model="soro-next")
+        await services.pipeline.feedback.rate(request_id, Vote.UP, str(3300 + i))
+    env = {"SORO_DATABASE_URL": services.settings.database_url}
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["stats", "models", "--days", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    header, row = result.output.splitlines()[:2]
+    assert header.split()[:2] == ["model", "answers"]
+    assert row.split()[:6] == ["soro-next", "3", "3", "0", "100%", "44%–100%"]

@@ -221,17 +221,20 @@ def _errors(metrics: Any) -> float:
 
 
 async def test_a_candidate_model_on_its_own_server_answers_with_buttons_and_records_itself(
-    make_stack: StackFactory, vllm_server: ServedModel
+    postgres_url: str, redis_url: str, vllm_server: ServedModel
 ) -> None:
     # The current model's server is down; every conversation goes to the candidate, which answers: the worker
     # picked the candidate's client by the model the bot put on the turn.
-    async with make_stack(
-        llm_base_url="http://127.0.0.1:9/v1",
-        llm_model="soro-current",
+    settings = stack_settings(
+        postgres_url,
+        redis_url,
+        "http://127.0.0.1:9/v1",
+        "soro-current",
         llm_candidate_model=vllm_server.model,
         llm_candidate_base_url=vllm_server.base_url,
         llm_candidate_share=1.0,
-    ) as stack:
+    )
+    async with running_stack(settings, workers=1, preview_policy=FAST_PREVIEWS) as stack:
         await stack.post_update(text_update(1, PRIVATE, QUESTION))
         [answer] = await final_messages(stack, PRIVATE)
         assert answer

@@ -213,8 +213,10 @@ def build_router() -> Router:
         )
         if rated.vote is Vote.DOWN and rated.change is not Change.SAME and query.message is not None:
             chat_id = query.message.chat.id
+            # Not selective: in a group it would reach nobody (the question mentions and replies to no one);
+            # only the voter's reply becomes the comment.
             asked = await query.bot.send_message(  # type: ignore[union-attr]
-                chat_id, text(T.FEEDBACK_WHY, rated.language), reply_markup=ForceReply(selective=True)
+                chat_id, text(T.FEEDBACK_WHY, rated.language), reply_markup=ForceReply()
             )
             await pipeline.feedback.asked_why(chat_id, asked.message_id, rated.feedback_id, voter)
 

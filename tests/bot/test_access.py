@@ -89,3 +89,14 @@ def test_operator_ids_name_the_channel() -> None:
     assert parse_address("+992901234567") == ("sms", "+992901234567")
     assert parse_address("console:ali") == ("console", "ali")
     assert parse_address("Ali") is None
+
+
+async def test_a_block_made_by_another_bot_process_applies_after_its_refresh(make_services: Any) -> None:
+    here, there = make_services(), make_services()
+    there.pipeline.access.refresh_seconds = 0.0
+    assert (await there.pipeline.accept(Inbound("telegram", "921", "Салом", "o-1"))).outcome is Outcome.QUEUED
+    await here.pipeline.access.set_rule("telegram", "921", "blocked", True)
+    refused = await there.pipeline.accept(Inbound("telegram", "921", "Салом", "o-2"))
+    assert refused.outcome is Outcome.REJECTED and refused.notice is not None
+    await here.pipeline.access.set_rule("telegram", "921", "blocked", False)
+    assert (await there.pipeline.accept(Inbound("telegram", "921", "Салом", "o-3"))).outcome is Outcome.JOINED

@@ -6,6 +6,7 @@ Telegram votes name the answer by its request id (carried in the buttons' callba
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.models import Conversation, Feedback, Message, Role, User, Vote, utcnow
+from bot.store.models import Conversation, Feedback, Message, Request, RequestState, Role, User, Vote, utcnow
 from soro.metrics import BotMetrics
 
 # An SMS "1" a day after the answer is a new question, not a rating.
@@ -51,13 +52,18 @@ class FeedbackStore:
 
     async def rate(self, request_id: str, vote: Vote, voter: str) -> Rated | None:
         """Record ``voter``'s vote on the answer to ``request_id``; None when there is no such answer (forgotten)."""
-        async with self.sessions() as session, session.begin():
-            row = (
-                await session.execute(_answers().where(Message.answer_of == request_id, Message.role == Role.ASSISTANT))
-            ).first()
-            if row is None:
+        for _ in range(10):
+            async with self.sessions() as session, session.begin():
+                answer = _answers().where(Message.answer_of == request_id, Message.role == Role.ASSISTANT)
+                row = (await session.execute(answer)).first()
+                if row is not None:
+                    return await self._vote(session, row, vote=vote, voter=voter)
+                state = await session.scalar(select(Request.state).where(Request.id == request_id))
+            if state is not RequestState.DELIVERING:
                 return None
-            return await self._vote(session, row, vote=vote, voter=voter)
+            # Sent but not yet recorded (the row is written just after the send): a quick thumb waits for it.
+            await asyncio.sleep(0.2)
+        return None
 
     async def rate_last(self, channel: str, address: str, vote: Vote) -> Rated | None:
         """Rate the last answer ``address`` got, if it is recent and nothing was written after it."""

@@ -151,9 +151,9 @@ TEXTS: dict[T, dict[str, str]] = {
         "Queue: {backlog} questions.",
     },
     T.STATS_MODEL: {
-        "tg": "{model}: {answers} ҷавоб, {notices} огоҳӣ, 👍 {up} · 👎 {down} ({share} 👍)",
-        "ru": "{model}: {answers} ответов, {notices} уведомлений, 👍 {up} · 👎 {down} ({share} 👍)",
-        "en": "{model}: {answers} answers, {notices} notices, 👍 {up} · 👎 {down} ({share} 👍)",
+        "tg": "{model}: {answers} ҷавоб, {notices} огоҳӣ, 👍 {up} · 👎 {down} ({share} 👍), медиана {latency}",
+        "ru": "{model}: {answers} ответов, {notices} уведомлений, 👍 {up} · 👎 {down} ({share} 👍), медиана {latency}",
+        "en": "{model}: {answers} answers, {notices} notices, 👍 {up} · 👎 {down} ({share} 👍), median {latency}",
     },
     T.ACCESS_USAGE: {
         "tg": "Рақамро нависед, масалан: /block 123456789 ё /block +992901234567",

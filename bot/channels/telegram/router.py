@@ -152,6 +152,7 @@ def build_router() -> Router:
                     up=model.up,
                     down=model.down,
                     share=percent(model.up_share),
+                    latency=seconds(model.median_latency),
                 )
             )
         await message.answer("\n".join(lines))

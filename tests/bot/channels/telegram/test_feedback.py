@@ -134,7 +134,7 @@ async def test_stats_show_todays_traffic_and_votes_per_model(stack: Stack) -> No
     stats = stack.api.sent("sendMessage", OPERATOR)[0].params["text"]
     # No worker took the turn from the stream (its answer was published by hand): it still counts as queued.
     assert "Имрӯз: 1 паём, 1 ҷавоб, 0 огоҳӣ" in stats and "Навбат: 1 савол." in stats
-    assert "soro: 1 ҷавоб, 0 огоҳӣ, 👍 1 · 👎 0 (100% 👍)" in stats
+    assert "soro: 1 ҷавоб, 0 огоҳӣ, 👍 1 · 👎 0 (100% 👍), медиана " in stats
 
 
 async def _answered(stack: Stack, request_id: str) -> bool:

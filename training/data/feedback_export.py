@@ -22,7 +22,7 @@ from bot.export import RatedConversation, Turn, runs
 from bot.store.models import Vote
 from training.data.config import DecontaminationOptions, PiiOptions
 from training.data.langid import tajik_score
-from training.sft.data import _dedup_key as dedup_key
+from training.sft.data import dedup_key
 
 Message = dict[str, str]
 

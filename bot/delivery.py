@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -161,9 +162,13 @@ class DeliveryLoop:
             return
         sender = self.senders[target.channel]
         body = event.text if event.kind is ReplyKind.FINAL else ""
+        kind = event.kind
         if not body.strip():
             notice = NOTICES.get(event.kind, T.FAILED)
             body = text(notice, target.language)
+            kind = ReplyKind.FAILED if kind is ReplyKind.FINAL else kind  # an empty answer is no answer
+        else:
+            target = dataclasses.replace(target, feedback=True)  # a model's answer: the user may rate it
         try:
             sent = await sender.send_final(target, body)
         except Undeliverable as exc:
@@ -183,6 +188,10 @@ class DeliveryLoop:
             self.metrics.deadline_expired.labels(channel).inc()
         elif event.kind is ReplyKind.FAILED:
             self.metrics.dead_letters.labels(channel).inc()
+        model = target.model or event.model or "unknown"
+        self.metrics.model_replies.labels(model, channel, KIND_LABELS[kind]).inc()
+        if kind is ReplyKind.FINAL:
+            self.metrics.model_latency.labels(model, channel).observe(now - target.received_at)
 
     async def _record(self, event: ReplyEvent, delivered: str, external_id: str | None) -> None:
         """Store what was sent. It is on the user's screen already, so keep trying, through a database outage

@@ -16,7 +16,7 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import openai
@@ -77,10 +77,13 @@ class Worker:
         llm: AsyncOpenAI,
         metrics: WorkerMetrics,
         consumer: str | None = None,
+        clients: Mapping[str, AsyncOpenAI] | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.llm = llm
+        # Models served elsewhere (a candidate), by the name the bot routes turns to; the rest go to ``llm``.
+        self.clients = dict(clients or {})
         self.metrics = metrics
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = settings.worker_concurrency
@@ -204,7 +207,11 @@ class Worker:
         # A model that runs far past an SMS budget is stopped: delivery trims to the budget anyway.
         hard_stop = request.char_budget * 2 if request.char_budget else None
         deltas = stream_chat(
-            self.llm, result.model, request.messages, request.max_tokens, self.settings.llm_temperature
+            self.clients.get(result.model, self.llm),
+            result.model,
+            request.messages,
+            request.max_tokens,
+            self.settings.llm_temperature,
         )
         async for delta in deltas:
             if delta.completion_tokens is not None:
@@ -302,9 +309,18 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
 
-def llm_client(settings: Settings) -> AsyncOpenAI:
+def llm_client(settings: Settings, base_url: str | None = None) -> AsyncOpenAI:
     # Retries are ours (bounded by each request's deadline), not the SDK's.
-    return AsyncOpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key.get_secret_value(), max_retries=0)
+    return AsyncOpenAI(
+        base_url=base_url or settings.llm_base_url, api_key=settings.llm_api_key.get_secret_value(), max_retries=0
+    )
+
+
+def candidate_clients(settings: Settings) -> dict[str, AsyncOpenAI]:
+    """The candidate model's own server, when it is served apart from the current model."""
+    if settings.llm_candidate_model and settings.llm_candidate_base_url:
+        return {settings.llm_candidate_model: llm_client(settings, settings.llm_candidate_base_url)}
+    return {}
 
 
 def serve_metrics(metrics: WorkerMetrics, host: str, first_port: int, ports: int) -> int | None:
@@ -326,7 +342,8 @@ async def run_worker(settings: Settings) -> None:
     metrics = WorkerMetrics()
     port = serve_metrics(metrics, settings.http_host, settings.worker_metrics_port, settings.worker_metrics_ports)
     redis = redis_client(settings.redis_url)
-    worker = Worker(settings, RequestQueue(redis, StreamNames(settings.stream_prefix)), llm_client(settings), metrics)
+    queue = RequestQueue(redis, StreamNames(settings.stream_prefix))
+    worker = Worker(settings, queue, llm_client(settings), metrics, clients=candidate_clients(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -341,5 +358,6 @@ async def run_worker(settings: Settings) -> None:
     try:
         await worker.run(stop)
     finally:
-        await worker.llm.close()
+        for client in (worker.llm, *worker.clients.values()):
+            await client.close()
         await redis.aclose()

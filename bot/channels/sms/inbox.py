@@ -18,6 +18,7 @@ from bot.channels.sms.numbers import to_e164
 from bot.channels.sms.outbox import SmsOutbox
 from bot.limits import UserLimits
 from bot.pipeline import Inbound, Outcome, Pipeline, redact
+from bot.store.models import Vote
 from bot.texts import T, text
 from soro.metrics import BotMetrics
 from soro.outage import DATABASE, REDIS, Outages, outages
@@ -62,8 +63,7 @@ class Inbox:
 
     async def _receive(self, message: MobileOriginated, number: str) -> None:
         keyword = match_keyword(message.text) if message.text else None
-        if keyword is not None:
-            await self._keyword(keyword, number, message.gateway_id)
+        if keyword is not None and await self._keyword(keyword, number, message.gateway_id):
             return
         if await self.pipeline.opted_out(CHANNEL, number):
             if await self._first_time(message.gateway_id):
@@ -107,23 +107,39 @@ class Inbox:
                 raise
             raise InboxUnavailable(dependency) from None
 
-    async def _keyword(self, keyword: Keyword, number: str, gateway_id: str) -> None:
+    async def _keyword(self, keyword: Keyword, number: str, gateway_id: str) -> bool:
+        """Act on a keyword; False when it is an ordinary message after all (a rating with no answer before it)."""
+        if keyword.rates:
+            # Recorded before the gateway id: a retried SMS rates again with the same vote, which changes nothing.
+            vote = Vote.UP if keyword is Keyword.GOOD else Vote.DOWN
+            rated = await self.pipeline.feedback.rate_last(CHANNEL, number, vote)
+            if rated is None:
+                return False
+            if await self._first_time(gateway_id):
+                await self._notify(number, text(T.FEEDBACK_THANKS, rated.language))
+            return True
         if not await self._first_time(gateway_id):
-            return
+            return True
         language = await self.pipeline.language(CHANNEL, number)
+        if keyword is Keyword.FORGET:
+            await self.pipeline.forget(CHANNEL, number)
+            log.info("%s asked to be forgotten", redact(number))
+            await self._notify(number, text(T.SMS_FORGOTTEN, language))
+            return True
         opted_out = await self.pipeline.opted_out(CHANNEL, number)
         if keyword is Keyword.STOP:
             if opted_out:  # one confirmation, and nothing more
-                return
+                return True
             await self.pipeline.set_opted_out(CHANNEL, number, True)
             log.info("%s opted out of SMS", redact(number))
             await self._notify(number, text(T.SMS_STOPPED, language))
-            return
+            return True
         if opted_out:
             await self.pipeline.set_opted_out(CHANNEL, number, False)
             log.info("%s opted in to SMS again", redact(number))
         await self.pipeline.new_conversation(CHANNEL, number)
         await self._notify(number, text(T.SMS_WELCOME_BACK if opted_out else T.NEW_CONVERSATION, language))
+        return True
 
     async def _first_time(self, gateway_id: str) -> bool:
         """Record an SMS the pipeline does not see; False when the gateway sent it before (a retry)."""

@@ -43,3 +43,27 @@ def build(
             f"  {totals.source}: {totals.docs_in:,} → {totals.docs_out:,} documents, "
             f"{totals.tokens_out:,} tokens ({result.report.tokenizer})"
         )
+
+
+@app.command()
+def lexicon(
+    corpus: Annotated[
+        list[Path], typer.Argument(help="Shards of `soro data build` (a folder) or .txt files; several allowed.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The lexicon file to write.")],
+    min_count: Annotated[int, typer.Option(help="Leave out forms seen fewer times than this.")] = 1,
+) -> None:
+    """Count the Tajik word forms of CORPUS into a lexicon (tajik.lexicon) for restoring Tajik letters."""
+    from rich.console import Console
+
+    from training.data.lexicon import build_lexicon
+
+    console = Console(stderr=True)
+    missing = [str(path) for path in corpus if not path.exists()]
+    if missing:
+        console.print(f"not found: {', '.join(missing)}", style="red", markup=False)
+        raise typer.Exit(2)
+    built, documents = build_lexicon(corpus, min_count)
+    header = "Tajik word forms counted by `soro data lexicon` from: " + ", ".join(path.name for path in corpus)
+    built.save(out, header)
+    console.print(f"{len(built):,} forms from {documents:,} documents → {out}")

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.context import build_context
 from bot.limits import UserLimits, Verdict
+from bot.reading import SCRIPTS, answers_in_latin, read
 from bot.store.models import Conversation, InboundKey, Message, Request, RequestState, Role, User, utcnow
 from bot.texts import LANGUAGES, T, text
 from inference.queue import ChatMessage, ReplyEvent, ReplyKind, RequestQueue, TurnRequest
@@ -80,6 +81,7 @@ class Target:
     request_id: str
     conversation_id: int
     received_at: float
+    latin: bool = False  # Tajik answers go out in Latin letters (``tajik.to_latin``)
 
 
 class DeliveryInProgress(Exception):
@@ -154,7 +156,17 @@ class Pipeline:
         if conversation.in_flight_request_id is None and await self.queue.backlog() >= self.settings.backlog_limit:
             return reject(T.BUSY, "busy")
         received = datetime.fromtimestamp(inbound.received_at, UTC)
-        session.add(Message(conversation_id=conversation.id, role=Role.USER, text=body, created_at=received))
+        reading = read(body)
+        user.writes_latin = reading.latin
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                role=Role.USER,
+                text=reading.text,
+                typed_text=reading.typed,
+                created_at=received,
+            )
+        )
         await session.flush()
         if conversation.in_flight_request_id is not None:
             return Accepted(Outcome.JOINED, lang), None
@@ -404,6 +416,14 @@ class Pipeline:
             user = await _user(session, channel, address)
             user.language = language
 
+    async def set_script(self, channel: str, address: str, script: str) -> None:
+        """Answer Tajik messages of this user in ``script`` ("cyrl" or "latn"), whatever script they write in."""
+        if script not in SCRIPTS:
+            raise ValueError(f"unknown script {script!r}")
+        async with self.sessions() as session, session.begin():
+            user = await _user(session, channel, address)
+            user.script = script
+
     async def new_conversation(self, channel: str, address: str) -> str:
         """Close the active conversation; the next message starts a fresh one. Returns the user's language."""
         async with self.sessions() as session, session.begin():
@@ -513,7 +533,15 @@ async def _has_waiting(session: AsyncSession, conversation_id: int) -> bool:
 async def _target(session: AsyncSession, request_id: str) -> Target | None:
     row = (
         await session.execute(
-            select(User.channel, User.address, User.language, Request.conversation_id, Request.received_at)
+            select(
+                User.channel,
+                User.address,
+                User.language,
+                Request.conversation_id,
+                Request.received_at,
+                User.script,
+                User.writes_latin,
+            )
             .join(Conversation, Conversation.id == Request.conversation_id)
             .join(User, User.id == Conversation.user_id)
             .where(Request.id == request_id)
@@ -521,8 +549,9 @@ async def _target(session: AsyncSession, request_id: str) -> Target | None:
     ).first()
     if row is None:
         return None
-    channel, address, language, conversation_id, received_at = row
-    return Target(channel, address, language, request_id, conversation_id, received_at.timestamp())
+    channel, address, language, conversation_id, received_at, script, writes_latin = row
+    latin = answers_in_latin(script, writes_latin)
+    return Target(channel, address, language, request_id, conversation_id, received_at.timestamp(), latin)
 
 
 def redact(address: str) -> str:

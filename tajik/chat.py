@@ -154,8 +154,11 @@ def _tajik_key(key: str, lexicon: Lexicon) -> float:
         return 0.7
     # Tajik writes compounds as one word: "пешгуфтор" is "пеш" and "гуфтор".
     by_key = lexicon.by_key
-    parts = [(key[:i], key[i:]) for i in range(3, len(key) - 2)]
-    return 0.7 if any(a in by_key and (b in by_key or b in stems) for a, b in parts) else 0.0
+    for i in range(3, len(key) - 2):
+        head, tail = key[:i], key[i:]
+        if head in by_key and (tail in by_key or tail in stems or any(s in by_key for s in _affixes_off(tail))):
+            return 0.7
+    return 0.0
 
 
 Claims = tuple[tuple[str, float], ...]

@@ -17,7 +17,8 @@ from aiogram.types import (
 )
 
 from bot.pipeline import Inbound, Outcome, Pipeline
-from bot.texts import LANGUAGE_NAMES, LANGUAGES, T, text
+from bot.reading import LATIN, SCRIPTS
+from bot.texts import LANGUAGE_NAMES, LANGUAGES, SCRIPT_NAMES, T, text
 from inference.queue import RequestQueue
 from soro.settings import Settings
 
@@ -41,7 +42,8 @@ class UpdateKeyMiddleware(BaseMiddleware):
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES]
+            [InlineKeyboardButton(text=LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES],
+            [InlineKeyboardButton(text=SCRIPT_NAMES[code], callback_data=f"script:{code}") for code in SCRIPTS],
         ]
     )
 
@@ -109,6 +111,17 @@ def build_router() -> Router:
         await pipeline.set_language(CHANNEL, str(query.message.chat.id), code)
         await query.answer(text(T.LANGUAGE_SET, code))
         await query.bot.send_message(query.message.chat.id, text(T.HELP, code))  # type: ignore[union-attr]
+
+    @router.callback_query(F.data.startswith("script:"))
+    async def choose_script(query: CallbackQuery, pipeline: Pipeline) -> None:
+        code = (query.data or "").removeprefix("script:")
+        if code not in SCRIPTS or query.message is None:
+            await query.answer()
+            return
+        chat_id = str(query.message.chat.id)
+        await pipeline.set_script(CHANNEL, chat_id, code)
+        language = await pipeline.language(CHANNEL, chat_id)
+        await query.answer(text(T.SCRIPT_LATIN if code == LATIN else T.SCRIPT_CYRILLIC, language))
 
     @router.message()
     async def turn(message: Message, pipeline: Pipeline, update_key: str) -> None:

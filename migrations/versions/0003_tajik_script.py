@@ -1,0 +1,33 @@
+"""the script a user is answered in, and messages as typed
+
+Revision ID: 0003
+Revises: 0001
+Create Date: 2026-12-01
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = '0003'
+down_revision: str | None = '0001'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('script', sa.String(length=4), nullable=True))
+        batch_op.add_column(sa.Column('writes_latin', sa.Boolean(), nullable=True))
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('typed_text', sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_column('typed_text')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('writes_latin')
+        batch_op.drop_column('script')

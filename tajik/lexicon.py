@@ -30,6 +30,16 @@ _BETWEEN_WORDS = re.compile(r"\s*")
 _DOMINANCE = 0.75
 # The typed form is a word too, but written this rarely against the dominant form: a typo of the source text.
 _TYPO_RATIO = 50
+# Endings a known stem takes, as typed on a Russian keyboard and as written: "дустам" is "дӯст" + "ам".
+_ENDINGS = sorted(
+    {
+        **{e: e for e in "ам ат аш ем ед анд ад ро амон атон ашон тон шон мон ему мо ест аст анд ҳо".split()},
+        **{"хо": "ҳо", "хои": "ҳои", "хоро": "ҳоро", "хоям": "ҳоям", "хоят": "ҳоят", "хояш": "ҳояш"},
+        **{"хоямон": "ҳоямон", "хоятон": "ҳоятон", "хояшон": "ҳояшон", "хоеро": "ҳоеро"},
+    }.items(),
+    key=lambda item: -len(item[0]),
+)
+_MIN_STEM = 3
 # A next word decides only when it was seen with one form this often, never with another.
 _CONTEXT_MIN = 2
 
@@ -110,7 +120,18 @@ class Lexicon:
         a word as well as "корӣ"). It is kept unless the next word or a typo says otherwise.
         """
         forms = self.by_key.get(key)
-        return None if forms is None else self.choose_among(forms, key, next_key, typed)
+        if forms is not None:
+            return self.choose_among(forms, key, next_key, typed)
+        return self._stem_and_ending(key)
+
+    def _stem_and_ending(self, key: str) -> str | None:
+        """An unknown word as a known stem with one of the usual endings, when the stem has one form only."""
+        for typed_ending, ending in _ENDINGS:
+            if key.endswith(typed_ending) and len(key) - len(typed_ending) >= _MIN_STEM:
+                forms = self.by_key.get(key[: -len(typed_ending)])
+                if forms is not None and len(forms) == 1:
+                    return next(iter(forms)) + ending
+        return None
 
     def choose_among(
         self, forms: dict[str, int], key: str, next_key: str, typed: str | None = None

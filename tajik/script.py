@@ -13,7 +13,7 @@ class Script(enum.StrEnum):
 
 
 # A stray brand or Latin abbreviation in a Cyrillic message ("Ман дар Google ёфтам") does not make it mixed.
-_MINOR_SHARE = 0.15
+_MINOR_SHARE = 0.2
 
 
 def _is_cyrillic(ch: str) -> bool:
@@ -38,7 +38,7 @@ def letter_counts(text: str) -> tuple[int, int, int]:
 
 
 def script_of(text: str) -> Script:
-    """The script of ``text``, judged by its letters: Latin and Cyrillic both above a sixth of them is mixed."""
+    """The script of ``text``, judged by its letters: Latin and Cyrillic each a fifth of them or more is mixed."""
     cyrillic, latin, other = letter_counts(text)
     letters = cyrillic + latin
     if not letters or other > letters:

@@ -101,13 +101,9 @@ def _choose(lexicon: Lexicon, lower: str, next_key: str) -> str:
     # between its forms where they can.
     key = key_of(spelled)
     loose = lexicon.by_key.get(key)
-    if loose is not None:
-        if spelled in loose:
-            return spelled
-        chosen = lexicon.choose(key, next_key, None)
-        if chosen is not None:
-            return chosen
-    return spelled
+    if loose is not None and spelled in loose:
+        return spelled
+    return lexicon.choose(key, next_key, None) or spelled
 
 
 def from_latin(text: str, lexicon: Lexicon | None = None) -> str:

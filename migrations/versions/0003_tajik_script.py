@@ -26,8 +26,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_column('typed_text')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('writes_latin')
-        batch_op.drop_column('script')
+    # ALTER TABLE … DROP COLUMN (PostgreSQL, SQLite ≥ 3.35), not a batch copy: on SQLite a batch recreates the
+    # users table, and with foreign keys on, dropping the old one would delete every conversation by cascade.
+    op.execute('ALTER TABLE messages DROP COLUMN typed_text')
+    op.execute('ALTER TABLE users DROP COLUMN writes_latin')
+    op.execute('ALTER TABLE users DROP COLUMN script')

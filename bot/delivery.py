@@ -130,7 +130,10 @@ class DeliveryLoop:
         sender = self.senders.get(event.channel)
         if target is None or sender is None:
             return
-        if await sender.send_partial(target, render(event.text, target.latin)) and event.request_id not in self.first_visible:
+        if (
+            await sender.send_partial(target, render(event.text, target.latin))
+            and event.request_id not in self.first_visible
+        ):
             self.first_visible[event.request_id] = time.time()
             self.metrics.first_visible_text.labels(event.channel).observe(time.time() - target.received_at)
 

@@ -114,7 +114,24 @@ _UNKNOWN = 0.4
 # Forms written this often in the corpus are everyday Tajik words, whatever a neighbour's list says.
 _FREQUENT = 20
 _TAJIK_PREFIXES = ("наме", "ме", "на", "би")
-_TAJIK_SUFFIXES = ("хоямон", "хоям", "хои", "хоро", "хо", "ам", "ед", "ем", "анд", "ад", "ро", "и", "ат", "аш", "он", "ор")
+_TAJIK_SUFFIXES = (
+    "хоямон",
+    "хоям",
+    "хои",
+    "хоро",
+    "хо",
+    "ам",
+    "ед",
+    "ем",
+    "анд",
+    "ад",
+    "ро",
+    "и",
+    "ат",
+    "аш",
+    "он",
+    "ор",
+)
 _UZBEK_LATIN_MARKS = ("o'", "g'", "oʻ", "gʻ", "o’", "g’")
 
 

@@ -133,9 +133,7 @@ class Lexicon:
                     return next(iter(forms)) + ending
         return None
 
-    def choose_among(
-        self, forms: dict[str, int], key: str, next_key: str, typed: str | None = None
-    ) -> str | None:
+    def choose_among(self, forms: dict[str, int], key: str, next_key: str, typed: str | None = None) -> str | None:
         """Like ``choose``, among ``forms`` of ``key`` only (those a Latin spelling allows)."""
         if len(forms) == 1:
             return next(iter(forms))

@@ -11,8 +11,8 @@ from bot.store.models import Message, User
 from tests.bot.test_pipeline import queued, services  # noqa: F401  (the fixture)
 
 
-async def _stored(services: Services, address: str) -> tuple[User, list[Message]]:
-    async with services.sessions() as session:
+async def _stored(running: Services, address: str) -> tuple[User, list[Message]]:
+    async with running.sessions() as session:
         user = (await session.scalars(select(User).where(User.address == address))).one()
         messages = (await session.scalars(select(Message).order_by(Message.id))).all()
         return user, [m for m in messages]
@@ -35,7 +35,7 @@ async def test_russian_keyboard_tajik_is_restored_and_answered_in_cyrillic(servi
     await services.pipeline.accept(Inbound("telegram", "702", "Ман имруз ба Хучанд меравам", "r-2"))
     [turn] = await queued(services)
     assert turn.messages[-1].content == "Ман имрӯз ба Хуҷанд меравам"
-    user, [message] = await _stored(services, "702")
+    _user, [message] = await _stored(services, "702")
     assert message.typed_text == "Ман имруз ба Хучанд меравам"
     target = await services.pipeline.target(turn.request_id)
     assert target is not None and not target.latin

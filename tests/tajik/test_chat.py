@@ -20,7 +20,11 @@ OTHER_KINDS = ("ru", "uz", "kk", "ky", "fa", "en")
 
 
 def _lines(kind: str) -> list[str]:
-    return [line.strip() for line in (FIXTURES / f"chat_{kind}.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        line.strip()
+        for line in (FIXTURES / f"chat_{kind}.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 @pytest.mark.parametrize("kind", TAJIK_KINDS + OTHER_KINDS)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tajik import default_lexicon, restore
-from tajik.letters import RUSSIAN_KEYBOARD_FALLBACK, TAJIK_ONLY_LETTERS
+from tajik.letters import RUSSIAN_KEYBOARD_FALLBACK
 from tajik.lexicon import WORD, Lexicon
 
 
@@ -41,7 +41,7 @@ def test_text_with_tajik_letters_was_typed_on_a_tajik_keyboard_and_is_left_alone
 
 @given(st.lists(st.sampled_from(sorted(f for forms in default_lexicon().by_key.values() for f in forms)), min_size=1))
 def test_proper_text_with_a_tajik_letter_never_changes(words: list[str]) -> None:
-    text = " ".join(words + ["ҳам"])
+    text = " ".join([*words, "ҳам"])
     assert restore(text) == text
 
 
@@ -75,7 +75,9 @@ def _score(lines: list[str], lexicon: Lexicon) -> tuple[int, int, list[tuple[str
     spoiled: list[tuple[str, str]] = []
     for line in lines:
         stripped = _strip(line)
-        for word, typed, out in zip(WORD.findall(line), WORD.findall(stripped), WORD.findall(restore(stripped, lexicon)), strict=True):
+        for word, typed, out in zip(
+            WORD.findall(line), WORD.findall(stripped), WORD.findall(restore(stripped, lexicon)), strict=True
+        ):
             total += 1
             right += out == word
             if typed == word and out != word:

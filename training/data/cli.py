@@ -48,22 +48,26 @@ def build(
 @app.command()
 def lexicon(
     corpus: Annotated[
-        list[Path], typer.Argument(help="Shards of `soro data build` (a folder) or .txt files; several allowed.")
+        Path, typer.Argument(help="Shards of `soro data build` (its output folder or a shard) or a .txt file.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The lexicon file to write.")],
+    out: Annotated[Path, typer.Argument(help="The lexicon file to write.")],
+    also: Annotated[
+        list[Path] | None, typer.Option(help="More text to count (another corpus, the project's own texts).")
+    ] = None,
     min_count: Annotated[int, typer.Option(help="Leave out forms seen fewer times than this.")] = 1,
 ) -> None:
-    """Count the Tajik word forms of CORPUS into a lexicon (tajik.lexicon) for restoring Tajik letters."""
+    """Count the Tajik word forms of CORPUS into the lexicon OUT (tajik.lexicon) that restores Tajik letters."""
     from rich.console import Console
 
     from training.data.lexicon import build_lexicon
 
     console = Console(stderr=True)
-    missing = [str(path) for path in corpus if not path.exists()]
+    sources = [corpus, *(also or [])]
+    missing = [str(path) for path in sources if not path.exists()]
     if missing:
         console.print(f"not found: {', '.join(missing)}", style="red", markup=False)
         raise typer.Exit(2)
-    built, documents = build_lexicon(corpus, min_count)
-    header = "Tajik word forms counted by `soro data lexicon` from: " + ", ".join(path.name for path in corpus)
+    built, documents = build_lexicon(sources, min_count)
+    header = "Tajik word forms counted by `soro data lexicon` from: " + ", ".join(path.name for path in sources)
     built.save(out, header)
     console.print(f"{len(built):,} forms from {documents:,} documents → {out}")

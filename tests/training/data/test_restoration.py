@@ -47,7 +47,7 @@ def test_lexicon_command_counts_the_tajik_documents_of_build_shards(tmp_path: Pa
         out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     lexicon_path = tmp_path / "lexicon.txt"
 
-    result = CliRunner().invoke(app, ["data", "lexicon", str(shards), "--out", str(lexicon_path)])
+    result = CliRunner().invoke(app, ["data", "lexicon", str(shards), str(lexicon_path)])
 
     assert result.exit_code == 0, result.output
     lexicon = Lexicon.load(lexicon_path)
@@ -57,7 +57,7 @@ def test_lexicon_command_counts_the_tajik_documents_of_build_shards(tmp_path: Pa
 
 
 def test_lexicon_command_refuses_a_missing_corpus(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["data", "lexicon", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
+    result = CliRunner().invoke(app, ["data", "lexicon", str(tmp_path / "nowhere"), str(tmp_path / "x")])
     assert result.exit_code == 2
 
 
@@ -74,3 +74,15 @@ def test_the_prepare_stages_restore_only_when_the_config_says_so(raw_corpus: Raw
 
     assert "letter restoration" not in prepare_steps("")
     assert "letter restoration" in prepare_steps("\nnormalise:\n  restore_tajik_letters: true\n")
+
+
+@pytest.mark.shared_data
+def test_the_shipped_lexicon_is_what_its_readme_says_it_was_counted_from(shared_data: Path, tmp_path: Path) -> None:
+    from tajik.lexicon import DEFAULT_PATH
+
+    out = tmp_path / "lexicon.txt"
+    everyday = DEFAULT_PATH.with_name("everyday.txt")
+    args = ["data", "lexicon", str(shared_data / "prose"), str(out), "--also", str(everyday)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert Lexicon.load(out).by_key == Lexicon.load(DEFAULT_PATH).by_key
+    assert Lexicon.load(out).following == Lexicon.load(DEFAULT_PATH).following

@@ -8,7 +8,9 @@ from tajik.lexicon import Lexicon, default_lexicon, key_of, word_pairs
 
 def match_case(form: str, typed: str) -> str:
     """``form`` (lower case) written the way ``typed`` was: all capitals, a capital first, or as is."""
-    if len(typed) > 1 and typed.isupper():
+    # "YuNESKO": to_latin writes a capital Ю as "Yu", so a word of capitals may have a few small letters.
+    capitals = sum(ch.isupper() for ch in typed)
+    if capitals > 1 and capitals > 2 * sum(ch.islower() for ch in typed):
         return form.upper()
     if typed[:1].isupper():
         return form[:1].upper() + form[1:]

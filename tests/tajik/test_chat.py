@@ -19,12 +19,9 @@ TAJIK_KINDS = ("tg_cyrillic", "tg_russian_keyboard", "tg_latin")
 OTHER_KINDS = ("ru", "uz", "kk", "ky", "fa", "en")
 
 
-def _lines(kind: str) -> list[str]:
-    return [
-        line.strip()
-        for line in (FIXTURES / f"chat_{kind}.txt").read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+def _lines(kind: str, folder: Path = FIXTURES) -> list[str]:
+    text = (folder / f"chat_{kind}.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize("kind", TAJIK_KINDS + OTHER_KINDS)

@@ -113,25 +113,12 @@ _ENGLISH_ENDINGS = ("ing", "ed", "ly", "tion", "ness")
 _UNKNOWN = 0.4
 # Forms written this often in the corpus are everyday Tajik words, whatever a neighbour's list says.
 _FREQUENT = 20
+# Verb prefixes: continuous ме-, negative на-, наме-, imperative би-.
 _TAJIK_PREFIXES = ("наме", "ме", "на", "би")
+# Endings of Tajik words as a Russian keyboard types them: plurals (-ҳо), persons, the object -ро, izofat.
 _TAJIK_SUFFIXES = (
-    "хоямон",
-    "хоям",
-    "хои",
-    "хоро",
-    "хо",
-    "ам",
-    "ед",
-    "ем",
-    "анд",
-    "ад",
-    "ро",
-    "и",
-    "ат",
-    "аш",
-    "он",
-    "ор",
-)
+    "хоямон", "хоям", "хои", "хоро", "хо", "ам", "ед", "ем", "анд", "ад", "ро", "и", "ат", "аш", "он", "ор",
+)  # fmt: skip
 _UZBEK_LATIN_MARKS = ("o'", "g'", "oʻ", "gʻ", "o’", "g’")
 
 

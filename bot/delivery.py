@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 
 from bot.channels.base import ChannelSender, Undeliverable
 from bot.pipeline import Pipeline, Target
+from bot.reading import render
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
 from soro.metrics import BotMetrics
@@ -151,7 +152,10 @@ class DeliveryLoop:
         sender = self.senders.get(event.channel)
         if target is None or sender is None:
             return
-        if await sender.send_partial(target, event.text) and event.request_id not in self.first_visible:
+        if (
+            await sender.send_partial(target, render(event.text, target.latin))
+            and event.request_id not in self.first_visible
+        ):
             self.first_visible[event.request_id] = time.time()
             self.metrics.first_visible_text.labels(event.channel).observe(time.time() - target.received_at)
 
@@ -161,11 +165,11 @@ class DeliveryLoop:
         if target is None:  # already answered (a regenerated reply, a redelivered event) or forgotten
             return
         sender = self.senders[target.channel]
-        body = event.text if event.kind is ReplyKind.FINAL else ""
+        body = render(event.text, target.latin) if event.kind is ReplyKind.FINAL else ""
         kind = event.kind
         if not body.strip():
             notice = NOTICES.get(event.kind, T.FAILED)
-            body = text(notice, target.language)
+            body = render(text(notice, target.language), target.latin and target.language == "tg")
             kind = ReplyKind.FAILED if kind is ReplyKind.FINAL else kind  # an empty answer is no answer
         else:
             target = dataclasses.replace(target, feedback=True)  # a model's answer: the user may rate it
@@ -177,7 +181,10 @@ class DeliveryLoop:
             self.metrics.replies_delivered.labels(target.channel, "undeliverable").inc()
             await self._record(event, body, None)
             return
-        await self._record(event, sent.text, ",".join(sent.external_ids) or None)
+        # The conversation's history keeps the answer as the model wrote it, so the next turn reads Cyrillic.
+        answered = event.kind is ReplyKind.FINAL and bool(event.text.strip())
+        recorded = event.text if target.latin and answered and sent.text == body else sent.text
+        await self._record(event, recorded, ",".join(sent.external_ids) or None)
         now = time.time()
         channel = target.channel
         self.metrics.replies_delivered.labels(channel, KIND_LABELS[event.kind]).inc()

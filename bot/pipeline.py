@@ -24,6 +24,7 @@ from bot.access import Access, AccessControl
 from bot.context import build_context
 from bot.feedback import FeedbackStore
 from bot.limits import UserLimits, Verdict
+from bot.reading import SCRIPTS, answers_in_latin, read
 from bot.routing import model_for, prompt_version
 from bot.store.models import Conversation, InboundKey, Message, Request, RequestState, Role, User, utcnow
 from bot.texts import LANGUAGES, T, text
@@ -86,6 +87,7 @@ class Target:
     received_at: float
     model: str | None = None  # the model the turn was routed to
     feedback: bool = False  # a model's answer that the user may rate (not a notice)
+    latin: bool = False  # Tajik answers go out in Latin letters (``tajik.to_latin``)
 
 
 class DeliveryInProgress(Exception):
@@ -179,7 +181,17 @@ class Pipeline:
         if conversation.in_flight_request_id is None and await self.queue.backlog() >= self.settings.backlog_limit:
             return reject(T.BUSY, "busy")
         received = datetime.fromtimestamp(inbound.received_at, UTC)
-        session.add(Message(conversation_id=conversation.id, role=Role.USER, text=body, created_at=received))
+        reading = read(body)
+        user.writes_latin = reading.latin
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                role=Role.USER,
+                text=reading.text,
+                typed_text=reading.typed,
+                created_at=received,
+            )
+        )
         await session.flush()
         if conversation.in_flight_request_id is not None:
             return Accepted(Outcome.JOINED, lang), None
@@ -432,6 +444,14 @@ class Pipeline:
             user = await _user(session, channel, address)
             user.language = language
 
+    async def set_script(self, channel: str, address: str, script: str) -> None:
+        """Answer Tajik messages of this user in ``script`` ("cyrl" or "latn"), whatever script they write in."""
+        if script not in SCRIPTS:
+            raise ValueError(f"unknown script {script!r}")
+        async with self.sessions() as session, session.begin():
+            user = await _user(session, channel, address)
+            user.script = script
+
     async def new_conversation(self, channel: str, address: str) -> str:
         """Close the active conversation; the next message starts a fresh one. Returns the user's language."""
         async with self.sessions() as session, session.begin():
@@ -542,7 +562,14 @@ async def _target(session: AsyncSession, request_id: str) -> Target | None:
     row = (
         await session.execute(
             select(
-                User.channel, User.address, User.language, Request.conversation_id, Request.received_at, Request.model
+                User.channel,
+                User.address,
+                User.language,
+                Request.conversation_id,
+                Request.received_at,
+                Request.model,
+                User.script,
+                User.writes_latin,
             )
             .join(Conversation, Conversation.id == Request.conversation_id)
             .join(User, User.id == Conversation.user_id)
@@ -551,8 +578,9 @@ async def _target(session: AsyncSession, request_id: str) -> Target | None:
     ).first()
     if row is None:
         return None
-    channel, address, language, conversation_id, received_at, model = row
-    return Target(channel, address, language, request_id, conversation_id, received_at.timestamp(), model)
+    channel, address, language, conversation_id, received_at, model, script, writes_latin = row
+    latin = answers_in_latin(script, writes_latin)
+    return Target(channel, address, language, request_id, conversation_id, received_at.timestamp(), model, latin=latin)
 
 
 def redact(address: str) -> str:

@@ -6,6 +6,8 @@ import enum
 
 LANGUAGES = ("tg", "ru", "en")
 LANGUAGE_NAMES = {"tg": "Тоҷикӣ", "ru": "Русский", "en": "English"}
+# The scripts Tajik answers can come in (bot.reading), each named in itself.
+SCRIPT_NAMES = {"cyrl": "Кириллӣ", "latn": "Lotinī"}
 
 
 class T(enum.StrEnum):
@@ -13,6 +15,8 @@ class T(enum.StrEnum):
     HELP = "help"
     CHOOSE_LANGUAGE = "choose_language"
     LANGUAGE_SET = "language_set"
+    SCRIPT_CYRILLIC = "script_cyrillic"
+    SCRIPT_LATIN = "script_latin"
     NEW_CONVERSATION = "new_conversation"
     NON_TEXT = "non_text"
     TOO_LONG = "too_long"
@@ -73,14 +77,25 @@ TEXTS: dict[T, dict[str, str]] = {
         "/help — this help",
     },
     T.CHOOSE_LANGUAGE: {
-        "tg": "Забонро интихоб кунед:",
-        "ru": "Выберите язык:",
-        "en": "Choose a language:",
+        "tg": "Забонро интихоб кунед (ва барои ҷавобҳои тоҷикӣ ҳарфҳоро: кириллӣ ё лотинӣ):",
+        "ru": "Выберите язык (и буквы для ответов на таджикском: кириллица или латиница):",
+        "en": "Choose a language (and the letters of Tajik answers: Cyrillic or Latin):",
     },
     T.LANGUAGE_SET: {
         "tg": "Хуб, акнун бо забони тоҷикӣ.",
         "ru": "Хорошо, теперь по-русски.",
         "en": "Fine, English it is.",
+    },
+    T.SCRIPT_CYRILLIC: {
+        "tg": "Хуб, акнун ҷавобҳо бо ҳарфҳои кириллӣ меоянд.",
+        "ru": "Хорошо, теперь ответы на таджикском придут кириллицей.",
+        "en": "Fine, Tajik answers will now come in Cyrillic letters.",
+    },
+    T.SCRIPT_LATIN: {
+        # Read by someone who asked for Latin letters, so written in them.
+        "tg": "Xub, aknun javobho bo harfhoi lotinī meoyand.",
+        "ru": "Хорошо, теперь ответы на таджикском придут латиницей.",
+        "en": "Fine, Tajik answers will now come in Latin letters.",
     },
     T.NEW_CONVERSATION: {
         "tg": "Суҳбати нав сар шуд. Саволатонро нависед!",

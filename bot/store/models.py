@@ -80,6 +80,11 @@ class User(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(2), default="tg")
+    # Script of the answers: "cyrl" or "latn" as chosen in /language; None follows how the user writes.
+    script: Mapped[str | None] = mapped_column(String(4), default=None)
+    # How the user's latest message was written: Tajik in Latin letters (True), in Cyrillic (False), or not
+    # Tajik at all (None: answered as the model writes, never transliterated).
+    writes_latin: Mapped[bool | None] = mapped_column(default=None)
     opted_out: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -127,7 +132,8 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(_enum(Role, "message_role"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # user messages: as the model reads them (Tajik letters restored)
+    typed_text: Mapped[str | None] = mapped_column(Text, default=None)  # as the user typed it, when different
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # User messages: the turn that answered them (None while they wait for the next turn).
     # Assistant messages: the turn they answer; unique, so an answer is stored and sent once.

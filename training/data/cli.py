@@ -113,3 +113,31 @@ def export_sft(
             f"{report.pairs} preference pairs → {preferences}; {report.unpaired} without a chosen answer", markup=False
         )
     console.print(f"report: {report_path}", markup=False)
+
+
+@app.command()
+def lexicon(
+    corpus: Annotated[
+        Path, typer.Argument(help="Shards of `soro data build` (its output folder or a shard) or a .txt file.")
+    ],
+    out: Annotated[Path, typer.Argument(help="The lexicon file to write.")],
+    also: Annotated[
+        list[Path] | None, typer.Option(help="More text to count (another corpus, the project's own texts).")
+    ] = None,
+    min_count: Annotated[int, typer.Option(help="Leave out forms seen fewer times than this.")] = 1,
+) -> None:
+    """Count the Tajik word forms of CORPUS into the lexicon OUT (tajik.lexicon) that restores Tajik letters."""
+    from rich.console import Console
+
+    from training.data.lexicon import build_lexicon
+
+    console = Console(stderr=True)
+    sources = [corpus, *(also or [])]
+    missing = [str(path) for path in sources if not path.exists()]
+    if missing:
+        console.print(f"not found: {', '.join(missing)}", style="red", markup=False)
+        raise typer.Exit(2)
+    built, documents = build_lexicon(sources, min_count)
+    header = "Tajik word forms counted by `soro data lexicon` from: " + ", ".join(path.name for path in sources)
+    built.save(out, header)
+    console.print(f"{len(built):,} forms from {documents:,} documents → {out}")

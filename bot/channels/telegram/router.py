@@ -22,9 +22,10 @@ from bot.access import Rule, parse_address
 from bot.channels.telegram.sender import FEEDBACK_PREFIX
 from bot.feedback import Change
 from bot.pipeline import Inbound, Outcome, Pipeline
+from bot.reading import LATIN, SCRIPTS
 from bot.stats import percent, seconds, traffic_since
 from bot.store.models import Vote
-from bot.texts import LANGUAGE_NAMES, LANGUAGES, T, text
+from bot.texts import LANGUAGE_NAMES, LANGUAGES, SCRIPT_NAMES, T, text
 from inference.queue import RequestQueue
 from soro.settings import Settings
 
@@ -68,7 +69,8 @@ class AccessMiddleware(BaseMiddleware):
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES]
+            [InlineKeyboardButton(text=LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES],
+            [InlineKeyboardButton(text=SCRIPT_NAMES[code], callback_data=f"script:{code}") for code in SCRIPTS],
         ]
     )
 
@@ -220,6 +222,17 @@ def build_router() -> Router:
                 chat_id, text(T.FEEDBACK_WHY, rated.language), reply_markup=ForceReply()
             )
             await pipeline.feedback.asked_why(chat_id, asked.message_id, rated.feedback_id, voter)
+
+    @router.callback_query(F.data.startswith("script:"))
+    async def choose_script(query: CallbackQuery, pipeline: Pipeline) -> None:
+        code = (query.data or "").removeprefix("script:")
+        if code not in SCRIPTS or query.message is None:
+            await query.answer()
+            return
+        chat_id = str(query.message.chat.id)
+        await pipeline.set_script(CHANNEL, chat_id, code)
+        language = await pipeline.language(CHANNEL, chat_id)
+        await query.answer(text(T.SCRIPT_LATIN if code == LATIN else T.SCRIPT_CYRILLIC, language))
 
     @router.message()
     async def turn(message: Message, pipeline: Pipeline, update_key: str) -> None:

@@ -22,6 +22,7 @@ from bot.channels.telegram.sender import ApiMiddleware, TelegramSender
 from bot.delivery import DeliveryLoop
 from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
 from bot.pacing import OutboundLimiter
+from bot.routing import served_models
 from bot.services import Services
 from soro.settings import Settings
 
@@ -70,7 +71,7 @@ async def run_bot(settings: Settings) -> None:
     else:
         log.warning("SORO_TELEGRAM_TOKEN is empty: Telegram is off")
 
-    services.metrics.prime(channels=senders)
+    services.metrics.prime(channels=senders, models=served_models(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -93,9 +94,7 @@ async def run_bot(settings: Settings) -> None:
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
-    delivery = DeliveryLoop(
-        settings, services.pipeline, services.queue, senders, services.metrics, outages=services.outages
-    )
+    delivery = DeliveryLoop(settings, services.pipeline, services.queue, senders, services.metrics)
     tasks = [asyncio.create_task(delivery.run(stop))]
     if sms is not None:
         tasks.append(asyncio.create_task(sms.run(stop)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -20,10 +21,11 @@ from redis.exceptions import ResponseError
 
 from bot.channels.base import ChannelSender, Undeliverable
 from bot.pipeline import Pipeline, Target
+from bot.reading import render
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
-from soro.metrics import DEPENDENCIES, BotMetrics
-from soro.outage import DATABASE, REDIS, Outages, dependency_of, pause
+from soro.metrics import BotMetrics
+from soro.outage import DATABASE, REDIS, Backoff, Outages, outages, pause
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class DeliveryLoop:
         consumer: str | None = None,
         max_concurrent: int = 256,
         streams: Mapping[str, str] | None = None,
-        outages: Outages | None = None,
+        process_outages: Outages | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -52,7 +54,7 @@ class DeliveryLoop:
         # reply stream → channel; by default each channel's shared stream
         self.streams = dict(streams or {queue.names.replies(channel): channel for channel in senders})
         self.metrics = metrics
-        self.outages = outages or Outages(metrics.dependencies)
+        self.outages = process_outages or outages(metrics.dependencies, "bot")
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.slots = asyncio.Semaphore(max_concurrent)
         self.locks: dict[str, asyncio.Lock] = {}
@@ -79,9 +81,10 @@ class DeliveryLoop:
         # First what this consumer read but never acked before a restart, then new events.
         pending = True
         grouped = False
+        backoff = Backoff(base=0.2, cap=5.0)
         while not stop.is_set():
             events: list[tuple[str, ReplyEvent]] = []
-            async with self.outages.watch(f"reading {stream}", (REDIS,), stop):
+            async with self.outages.guard(REDIS, backoff=backoff, stop=stop):
                 if not grouped:  # also after a Redis that lost its data came back empty
                     await self.queue.ensure_group(stream, DELIVERY_GROUP)
                     grouped = True
@@ -112,6 +115,7 @@ class DeliveryLoop:
     async def _handle(self, stream: str | None, entry_id: str | None, event: ReplyEvent) -> None:
         # Events of one request are handled in order: a late preview must never follow the final answer.
         lock = self.locks.setdefault(event.request_id, asyncio.Lock())
+        backoff = Backoff(base=0.2, cap=5.0)
         try:
             while True:
                 try:
@@ -124,16 +128,14 @@ class DeliveryLoop:
                         await self.queue.ack_reply(stream, entry_id)
                     return
                 except Exception as exc:
-                    dependency = dependency_of(exc)
-                    if dependency is None:
+                    if self.outages.failed(exc) is None:
                         # Not acked: read again after a restart, or claimed by another delivery process.
                         log.exception("delivery of %s %s failed", event.kind, event.request_id)
                         return
-                    delay = self.outages.failed(dependency, exc, "delivery")
                     if event.kind is ReplyKind.PARTIAL:
                         return  # a preview is worth nothing by the time the outage is over
                     # A final answer is tried again as soon as the outage allows, not after a lease.
-                    await pause(delay)
+                    await backoff.sleep()
         finally:
             if event.kind.is_final:
                 self.locks.pop(event.request_id, None)
@@ -150,7 +152,10 @@ class DeliveryLoop:
         sender = self.senders.get(event.channel)
         if target is None or sender is None:
             return
-        if await sender.send_partial(target, event.text) and event.request_id not in self.first_visible:
+        if (
+            await sender.send_partial(target, render(event.text, target.latin))
+            and event.request_id not in self.first_visible
+        ):
             self.first_visible[event.request_id] = time.time()
             self.metrics.first_visible_text.labels(event.channel).observe(time.time() - target.received_at)
 
@@ -160,10 +165,14 @@ class DeliveryLoop:
         if target is None:  # already answered (a regenerated reply, a redelivered event) or forgotten
             return
         sender = self.senders[target.channel]
-        body = event.text if event.kind is ReplyKind.FINAL else ""
+        body = render(event.text, target.latin) if event.kind is ReplyKind.FINAL else ""
+        kind = event.kind
         if not body.strip():
             notice = NOTICES.get(event.kind, T.FAILED)
-            body = text(notice, target.language)
+            body = render(text(notice, target.language), target.latin and target.language == "tg")
+            kind = ReplyKind.FAILED if kind is ReplyKind.FINAL else kind  # an empty answer is no answer
+        else:
+            target = dataclasses.replace(target, feedback=True)  # a model's answer: the user may rate it
         try:
             sent = await sender.send_final(target, body)
         except Undeliverable as exc:
@@ -172,7 +181,10 @@ class DeliveryLoop:
             self.metrics.replies_delivered.labels(target.channel, "undeliverable").inc()
             await self._record(event, body, None)
             return
-        await self._record(event, sent.text, ",".join(sent.external_ids) or None)
+        # The conversation's history keeps the answer as the model wrote it, so the next turn reads Cyrillic.
+        answered = event.kind is ReplyKind.FINAL and bool(event.text.strip())
+        recorded = event.text if target.latin and answered and sent.text == body else sent.text
+        await self._record(event, recorded, ",".join(sent.external_ids) or None)
         now = time.time()
         channel = target.channel
         self.metrics.replies_delivered.labels(channel, KIND_LABELS[event.kind]).inc()
@@ -183,21 +195,25 @@ class DeliveryLoop:
             self.metrics.deadline_expired.labels(channel).inc()
         elif event.kind is ReplyKind.FAILED:
             self.metrics.dead_letters.labels(channel).inc()
+        model = target.model or event.model or "unknown"
+        self.metrics.model_replies.labels(model, channel, KIND_LABELS[kind]).inc()
+        if kind is ReplyKind.FINAL:
+            self.metrics.model_latency.labels(model, channel).observe(now - target.received_at)
 
     async def _record(self, event: ReplyEvent, delivered: str, external_id: str | None) -> None:
         """Store what was sent. It is on the user's screen already, so keep trying, through a database outage
         too, rather than let the request be claimed and sent again."""
         delay = 0.5
         failures = 0
+        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             try:
                 await self.pipeline.finish(event, delivered, external_id)
-                self.outages.succeeded((DATABASE,))
+                self.outages.ok(DATABASE)
                 return
             except Exception as exc:
-                dependency = dependency_of(exc, (DATABASE,))
-                if dependency is not None:
-                    await pause(self.outages.failed(dependency, exc, "recording an answer"))
+                if self.outages.failed(exc) is not None:
+                    await backoff.sleep()
                     continue
                 failures += 1
                 if failures == 8:
@@ -207,9 +223,10 @@ class DeliveryLoop:
                 delay *= 2
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(base=0.2, cap=5.0)
         while not stop.is_set():
             try:
-                async with self.outages.watch("housekeeping", DEPENDENCIES, stop):
+                async with self.outages.guard(REDIS, DATABASE, backoff=backoff, stop=stop):
                     await self._sweep()
             except Exception:
                 log.exception("housekeeping failed")

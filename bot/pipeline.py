@@ -20,8 +20,12 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.access import Access, AccessControl
 from bot.context import build_context
+from bot.feedback import FeedbackStore
 from bot.limits import UserLimits, Verdict
+from bot.reading import SCRIPTS, answers_in_latin, read
+from bot.routing import model_for, prompt_version
 from bot.store.models import Conversation, InboundKey, Message, Request, RequestState, Role, User, utcnow
 from bot.texts import LANGUAGES, T, text
 from inference.queue import ChatMessage, ReplyEvent, ReplyKind, RequestQueue, TurnRequest
@@ -56,7 +60,8 @@ class Accepted:
     language: str = "tg"
     notice: str | None = None
     request_id: str | None = None
-    reason: str | None = None  # why it was rejected: non_text, too_long, empty, quota, rate_limited, busy
+    # why it was rejected: non_text, too_long, empty, quota, rate_limited, busy, blocked, not_allowed
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class Target:
     request_id: str
     conversation_id: int
     received_at: float
+    model: str | None = None  # the model the turn was routed to
+    feedback: bool = False  # a model's answer that the user may rate (not a notice)
+    latin: bool = False  # Tajik answers go out in Latin letters (``tajik.to_latin``)
 
 
 class DeliveryInProgress(Exception):
@@ -102,6 +110,9 @@ class Pipeline:
         self.limits = limits
         self.metrics = metrics
         self.turn_options = dict(turn_options or {})
+        self.access = AccessControl(settings, sessions, limits)
+        self.feedback = FeedbackStore(sessions, queue.redis, queue.names.prefix, metrics)
+        self.prompt_version = prompt_version(settings.system_prompt)
 
     def options(self, channel: str) -> TurnOptions:
         return self.turn_options.get(channel, TurnOptions(max_tokens=self.settings.llm_max_tokens))
@@ -109,6 +120,9 @@ class Pipeline:
     # Accepting messages
 
     async def accept(self, inbound: Inbound) -> Accepted:
+        refused = await self.refusal(inbound.channel, inbound.address)
+        if refused is not None:
+            return refused
         enqueue: TurnRequest | None = None
         async with self.sessions() as session, session.begin():
             if inbound.dedup_key is not None and not await _claim_key(session, inbound):
@@ -128,6 +142,19 @@ class Pipeline:
         if self.settings.debug_log_text:
             log.info("text from %s:%s: %r", inbound.channel, redact(inbound.address), inbound.text)
         return result
+
+    async def refusal(self, channel: str, address: str) -> Accepted | None:
+        """None when ``address`` may talk to the bot; otherwise what to tell it (a notice at most once)."""
+        access = await self.access.decide(channel, address)
+        if access is Access.OK:
+            return None
+        self.metrics.messages_rejected.labels(channel, access.value).inc()
+        log.info("message from %s:%s refused: %s", channel, redact(address), access.value)
+        if not await self.access.should_notify(channel, address, access):
+            return Accepted(Outcome.REJECTED, reason=access.value)
+        language = await self.language(channel, address)
+        notice = text(T.BLOCKED if access is Access.BLOCKED else T.NOT_ALLOWED, language)
+        return Accepted(Outcome.REJECTED, language, notice, reason=access.value)
 
     async def _accept_new(self, session: AsyncSession, inbound: Inbound) -> tuple[Accepted, TurnRequest | None]:
         user = await _user(session, inbound.channel, inbound.address)
@@ -154,7 +181,17 @@ class Pipeline:
         if conversation.in_flight_request_id is None and await self.queue.backlog() >= self.settings.backlog_limit:
             return reject(T.BUSY, "busy")
         received = datetime.fromtimestamp(inbound.received_at, UTC)
-        session.add(Message(conversation_id=conversation.id, role=Role.USER, text=body, created_at=received))
+        reading = read(body)
+        user.writes_latin = reading.latin
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                role=Role.USER,
+                text=reading.text,
+                typed_text=reading.typed,
+                created_at=received,
+            )
+        )
         await session.flush()
         if conversation.in_flight_request_id is not None:
             return Accepted(Outcome.JOINED, lang), None
@@ -228,7 +265,7 @@ class Pipeline:
             max_tokens=options.max_tokens,
             created_at=received_at.timestamp(),
             char_budget=options.char_budget,
-            model=self.settings.llm_model,
+            model=model_for(self.settings, conversation.id),
             stream_partials=options.stream_partials,
         )
         session.add(
@@ -240,6 +277,8 @@ class Pipeline:
                 reply_stream=turn.reply_stream,
                 received_at=received_at,
                 deadline=datetime.fromtimestamp(turn.deadline, UTC),
+                model=turn.model,
+                prompt_version=self.prompt_version,
             )
         )
         conversation.in_flight_request_id = request_id
@@ -333,7 +372,8 @@ class Pipeline:
                         text=delivered_text,
                         request_id=event.request_id,
                         answer_of=event.request_id,
-                        model=event.model,
+                        model=event.model or request.model,
+                        prompt_version=request.prompt_version,
                         prompt_tokens=event.prompt_tokens,
                         completion_tokens=event.completion_tokens,
                         latency_ms=int((request.finished_at - request.received_at).total_seconds() * 1000),
@@ -403,6 +443,14 @@ class Pipeline:
         async with self.sessions() as session, session.begin():
             user = await _user(session, channel, address)
             user.language = language
+
+    async def set_script(self, channel: str, address: str, script: str) -> None:
+        """Answer Tajik messages of this user in ``script`` ("cyrl" or "latn"), whatever script they write in."""
+        if script not in SCRIPTS:
+            raise ValueError(f"unknown script {script!r}")
+        async with self.sessions() as session, session.begin():
+            user = await _user(session, channel, address)
+            user.script = script
 
     async def new_conversation(self, channel: str, address: str) -> str:
         """Close the active conversation; the next message starts a fresh one. Returns the user's language."""
@@ -513,7 +561,16 @@ async def _has_waiting(session: AsyncSession, conversation_id: int) -> bool:
 async def _target(session: AsyncSession, request_id: str) -> Target | None:
     row = (
         await session.execute(
-            select(User.channel, User.address, User.language, Request.conversation_id, Request.received_at)
+            select(
+                User.channel,
+                User.address,
+                User.language,
+                Request.conversation_id,
+                Request.received_at,
+                Request.model,
+                User.script,
+                User.writes_latin,
+            )
             .join(Conversation, Conversation.id == Request.conversation_id)
             .join(User, User.id == Conversation.user_id)
             .where(Request.id == request_id)
@@ -521,8 +578,9 @@ async def _target(session: AsyncSession, request_id: str) -> Target | None:
     ).first()
     if row is None:
         return None
-    channel, address, language, conversation_id, received_at = row
-    return Target(channel, address, language, request_id, conversation_id, received_at.timestamp())
+    channel, address, language, conversation_id, received_at, model, script, writes_latin = row
+    latin = answers_in_latin(script, writes_latin)
+    return Target(channel, address, language, request_id, conversation_id, received_at.timestamp(), model, latin=latin)
 
 
 def redact(address: str) -> str:

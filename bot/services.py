@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.limits import UserLimits
 from bot.pipeline import Pipeline, TurnOptions
 from bot.store.db import create_engine, session_factory
-from inference.queue import RequestQueue, StreamNames
+from inference.queue import RequestQueue, StreamNames, redis_client
 from soro.metrics import BotMetrics
-from soro.outage import Outages
 from soro.settings import Settings
 
 
@@ -28,20 +27,19 @@ class Services:
     limits: UserLimits
     metrics: BotMetrics
     pipeline: Pipeline
-    outages: Outages
 
     @classmethod
     def create(cls, settings: Settings, turn_options: Mapping[str, TurnOptions] | None = None) -> Services:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         queue = RequestQueue(redis, StreamNames(settings.stream_prefix))
         limits = UserLimits(
             redis, settings.stream_prefix, settings.user_messages_per_minute, settings.user_messages_per_day
         )
         metrics = BotMetrics()
         pipeline = Pipeline(settings, sessions, queue, limits, metrics, turn_options)
-        return cls(settings, engine, sessions, redis, queue, limits, metrics, pipeline, Outages(metrics.dependencies))
+        return cls(settings, engine, sessions, redis, queue, limits, metrics, pipeline)
 
     async def check_database(self) -> None:
         async with self.engine.connect() as connection:

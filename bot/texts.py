@@ -6,6 +6,8 @@ import enum
 
 LANGUAGES = ("tg", "ru", "en")
 LANGUAGE_NAMES = {"tg": "Тоҷикӣ", "ru": "Русский", "en": "English"}
+# The scripts Tajik answers can come in (bot.reading), each named in itself.
+SCRIPT_NAMES = {"cyrl": "Кириллӣ", "latn": "Lotinī"}
 
 
 class T(enum.StrEnum):
@@ -13,6 +15,8 @@ class T(enum.StrEnum):
     HELP = "help"
     CHOOSE_LANGUAGE = "choose_language"
     LANGUAGE_SET = "language_set"
+    SCRIPT_CYRILLIC = "script_cyrillic"
+    SCRIPT_LATIN = "script_latin"
     NEW_CONVERSATION = "new_conversation"
     NON_TEXT = "non_text"
     TOO_LONG = "too_long"
@@ -26,11 +30,26 @@ class T(enum.StrEnum):
     FORGOTTEN = "forgotten"
     NOT_OPERATOR = "not_operator"
     STATS = "stats"
+    STATS_MODEL = "stats_model"
+    ACCESS_USAGE = "access_usage"
+    BLOCK_DONE = "block_done"
+    UNBLOCK_DONE = "unblock_done"
+    ALLOW_DONE = "allow_done"
+    DISALLOW_DONE = "disallow_done"
+    BLOCKED = "blocked"
+    NOT_ALLOWED = "not_allowed"
+    # Feedback: toasts are short (Telegram shows up to 200 characters), the question one line.
+    FEEDBACK_THANKS = "feedback_thanks"
+    FEEDBACK_CHANGED = "feedback_changed"
+    FEEDBACK_GONE = "feedback_gone"
+    FEEDBACK_WHY = "feedback_why"
+    FEEDBACK_COMMENT_THANKS = "feedback_comment_thanks"
     # SMS: every segment costs the service money, so these stay within one segment (70 characters).
     SMS_STOPPED = "sms_stopped"
     SMS_WELCOME_BACK = "sms_welcome_back"
     SMS_QUOTA = "sms_quota"
     SMS_UNREADABLE = "sms_unreadable"
+    SMS_FORGOTTEN = "sms_forgotten"
 
 
 TEXTS: dict[T, dict[str, str]] = {
@@ -58,14 +77,25 @@ TEXTS: dict[T, dict[str, str]] = {
         "/help — this help",
     },
     T.CHOOSE_LANGUAGE: {
-        "tg": "Забонро интихоб кунед:",
-        "ru": "Выберите язык:",
-        "en": "Choose a language:",
+        "tg": "Забонро интихоб кунед (ва барои ҷавобҳои тоҷикӣ ҳарфҳоро: кириллӣ ё лотинӣ):",
+        "ru": "Выберите язык (и буквы для ответов на таджикском: кириллица или латиница):",
+        "en": "Choose a language (and the letters of Tajik answers: Cyrillic or Latin):",
     },
     T.LANGUAGE_SET: {
         "tg": "Хуб, акнун бо забони тоҷикӣ.",
         "ru": "Хорошо, теперь по-русски.",
         "en": "Fine, English it is.",
+    },
+    T.SCRIPT_CYRILLIC: {
+        "tg": "Хуб, акнун ҷавобҳо бо ҳарфҳои кириллӣ меоянд.",
+        "ru": "Хорошо, теперь ответы на таджикском придут кириллицей.",
+        "en": "Fine, Tajik answers will now come in Cyrillic letters.",
+    },
+    T.SCRIPT_LATIN: {
+        # Read by someone who asked for Latin letters, so written in them.
+        "tg": "Xub, aknun javobho bo harfhoi lotinī meoyand.",
+        "ru": "Хорошо, теперь ответы на таджикском придут латиницей.",
+        "en": "Fine, Tajik answers will now come in Latin letters.",
     },
     T.NEW_CONVERSATION: {
         "tg": "Суҳбати нав сар шуд. Саволатонро нависед!",
@@ -128,9 +158,77 @@ TEXTS: dict[T, dict[str, str]] = {
         "en": "This command is for operators only.",
     },
     T.STATS: {
-        "tg": "Навбат: {backlog} савол.",
-        "ru": "Очередь: {backlog} вопросов.",
-        "en": "Queue: {backlog} questions.",
+        "tg": "Имрӯз: {messages} паём, {answers} ҷавоб, {notices} огоҳӣ. Медианаи вақти ҷавоб: {median}.\n"
+        "Навбат: {backlog} савол.",
+        "ru": "Сегодня: {messages} сообщений, {answers} ответов, {notices} уведомлений. "
+        "Медиана времени ответа: {median}.\nОчередь: {backlog} вопросов.",
+        "en": "Today: {messages} messages, {answers} answers, {notices} notices. Median answer time: {median}.\n"
+        "Queue: {backlog} questions.",
+    },
+    T.STATS_MODEL: {
+        "tg": "{model}: {answers} ҷавоб, {notices} огоҳӣ, 👍 {up} · 👎 {down} ({share} 👍), медиана {latency}",
+        "ru": "{model}: {answers} ответов, {notices} уведомлений, 👍 {up} · 👎 {down} ({share} 👍), медиана {latency}",
+        "en": "{model}: {answers} answers, {notices} notices, 👍 {up} · 👎 {down} ({share} 👍), median {latency}",
+    },
+    T.ACCESS_USAGE: {
+        "tg": "Рақамро нависед, масалан: /block 123456789 ё /block +992901234567",
+        "ru": "Укажите номер, например: /block 123456789 или /block +992901234567",
+        "en": "Give an id, for example: /block 123456789 or /block +992901234567",
+    },
+    T.BLOCK_DONE: {
+        "tg": "{who} манъ карда шуд.",
+        "ru": "{who} заблокирован.",
+        "en": "{who} is blocked.",
+    },
+    T.UNBLOCK_DONE: {
+        "tg": "{who} боз метавонад нависад.",
+        "ru": "{who} разблокирован.",
+        "en": "{who} is unblocked.",
+    },
+    T.ALLOW_DONE: {
+        "tg": "{who} ба рӯйхати иҷозат илова шуд.",
+        "ru": "{who} добавлен в список допуска.",
+        "en": "{who} is on the allow-list.",
+    },
+    T.DISALLOW_DONE: {
+        "tg": "{who} аз рӯйхати иҷозат хориҷ шуд.",
+        "ru": "{who} убран из списка допуска.",
+        "en": "{who} is off the allow-list.",
+    },
+    T.BLOCKED: {
+        "tg": "Бубахшед, дастрасии шумо ба Соро қатъ карда шуд.",
+        "ru": "Извините, ваш доступ к Соро закрыт.",
+        "en": "Sorry, your access to Soro has been closed.",
+    },
+    T.NOT_ALLOWED: {
+        "tg": "Бубахшед, Соро ҳоло танҳо барои иштирокчиёни озмоиш кор мекунад.",
+        "ru": "Извините, сейчас Соро работает только для участников пилота.",
+        "en": "Sorry, for now Soro serves only the members of a pilot.",
+    },
+    T.FEEDBACK_THANKS: {
+        "tg": "Ташаккур барои баҳо!",
+        "ru": "Спасибо за оценку!",
+        "en": "Thanks for the rating!",
+    },
+    T.FEEDBACK_CHANGED: {
+        "tg": "Хуб, баҳо иваз шуд.",
+        "ru": "Хорошо, оценка изменена.",
+        "en": "Fine, rating changed.",
+    },
+    T.FEEDBACK_GONE: {
+        "tg": "Ин ҷавоб дигар нигоҳ дошта намешавад.",
+        "ru": "Этот ответ больше не хранится.",
+        "en": "This answer is no longer stored.",
+    },
+    T.FEEDBACK_WHY: {
+        "tg": "Чӣ нодуруст буд? Агар хоҳед, бо як сатр нависед.",
+        "ru": "Что было не так? Если хотите, напишите одной строкой.",
+        "en": "What was wrong? If you like, tell me in one line.",
+    },
+    T.FEEDBACK_COMMENT_THANKS: {
+        "tg": "Ташаккур! Инро ба инобат мегирем.",
+        "ru": "Спасибо! Мы это учтём.",
+        "en": "Thank you! We will take it into account.",
     },
     T.SMS_STOPPED: {
         "tg": "Шумо аз SMS-ҳои Соро баромадед. Барои баргаштан НАВ нависед.",
@@ -151,6 +249,11 @@ TEXTS: dict[T, dict[str, str]] = {
         "tg": "Паёматонро хонда натавонистам. Лутфан онро боз фиристед.",
         "ru": "Не смог прочитать сообщение. Пожалуйста, отправьте его снова.",
         "en": "I could not read your message. Please send it again.",
+    },
+    T.SMS_FORGOTTEN: {
+        "tg": "Ҳамаи маълумоти шумо нест карда шуд. Хайр!",
+        "ru": "Все ваши данные удалены. До свидания!",
+        "en": "All your data has been deleted. Goodbye!",
     },
 }
 

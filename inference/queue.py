@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
 WORKERS_GROUP = "workers"
@@ -120,6 +122,13 @@ class Delivery:
     entry_id: str
     request: TurnRequest
     attempt: int = 1
+
+
+def redis_client(url: str) -> Redis:
+    """The Redis client of a process. After a Redis restart every pooled connection is dead: one retry on a
+    fresh connection lets a call go through at once instead of failing once per stale connection (a call
+    repeated that way can at worst add an entry twice, which delivery deduplicates)."""
+    return Redis.from_url(url, retry=Retry(NoBackoff(), 1))
 
 
 def _s(value: Any) -> str:

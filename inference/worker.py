@@ -16,19 +16,27 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import openai
 from openai import AsyncOpenAI
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from inference.llm import stream_chat
-from inference.queue import WORKERS_GROUP, Delivery, ReplyEvent, ReplyKind, RequestQueue, StreamNames, TurnRequest
+from inference.queue import (
+    WORKERS_GROUP,
+    Delivery,
+    ReplyEvent,
+    ReplyKind,
+    RequestQueue,
+    StreamNames,
+    TurnRequest,
+    redis_client,
+)
 from soro.metrics import WorkerMetrics
-from soro.outage import REDIS, Outages, dependency_of, pause
+from soro.outage import REDIS, Backoff, outages
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,15 +77,18 @@ class Worker:
         llm: AsyncOpenAI,
         metrics: WorkerMetrics,
         consumer: str | None = None,
+        clients: Mapping[str, AsyncOpenAI] | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.llm = llm
+        # Models served elsewhere (a candidate), by the name the bot routes turns to; the rest go to ``llm``.
+        self.clients = dict(clients or {})
         self.metrics = metrics
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.concurrency = settings.worker_concurrency
         self.inflight: dict[str, asyncio.Task[None]] = {}
-        self.outages = Outages(metrics.dependencies)
+        self.outages = outages(metrics.dependencies, "worker", (REDIS,))
         self.metrics.capacity.set(self.concurrency)
         self.metrics.prime(llm_error_kinds=[error.__name__ for error in RETRYABLE])
 
@@ -90,13 +101,14 @@ class Worker:
         visibility_ms = int(self.settings.visibility_timeout_seconds * 1000)
         next_claim = 0.0
         grouped = False
+        backoff = Backoff(base=0.2, cap=5.0)  # a worker is idle while Redis is away: look again soon
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self.inflight)
                 if free <= 0:
                     await asyncio.wait(list(self.inflight.values()), return_when=asyncio.FIRST_COMPLETED)
                     continue
-                async with self.outages.watch("worker loop", (REDIS,), stop):
+                async with self.outages.guard(REDIS, backoff=backoff, stop=stop):
                     if not grouped:  # also after a Redis that lost its data came back empty
                         await self.queue.ensure_group(self.queue.names.requests, WORKERS_GROUP)
                         grouped = True
@@ -140,7 +152,7 @@ class Worker:
             try:
                 await self.queue.keep_alive(self.consumer, list(self.inflight))
             except Exception as exc:  # a Redis blip must not kill the heartbeat; the next beat retries
-                if dependency_of(exc, (REDIS,)) is None:
+                if self.outages.failed(exc) is None:
                     log.exception("heartbeat failed")
 
     async def handle(self, delivery: Delivery) -> None:
@@ -195,7 +207,11 @@ class Worker:
         # A model that runs far past an SMS budget is stopped: delivery trims to the budget anyway.
         hard_stop = request.char_budget * 2 if request.char_budget else None
         deltas = stream_chat(
-            self.llm, result.model, request.messages, request.max_tokens, self.settings.llm_temperature
+            self.clients.get(result.model, self.llm),
+            result.model,
+            request.messages,
+            request.max_tokens,
+            self.settings.llm_temperature,
         )
         async for delta in deltas:
             if delta.completion_tokens is not None:
@@ -222,7 +238,7 @@ class Worker:
                 try:
                     await self._publish(request, ReplyKind.PARTIAL, result, seq=seq)
                 except Exception as exc:  # a preview lost to a Redis blip is not worth the answer
-                    if dependency_of(exc, (REDIS,)) is None:
+                    if self.outages.failed(exc) is None:
                         raise
                 last_partial, published = now, len(result.text)
             if hard_stop is not None and len(result.text) > hard_stop:
@@ -271,16 +287,17 @@ class Worker:
         """A Redis call that ends a request, retried through an outage for as long as its answer still matters
         (past that, the request stays pending and the bot has told the user already)."""
         give_up = request.deadline + SETTLE_GRACE_SECONDS
+        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             try:
                 await call()
-                self.outages.succeeded((REDIS,))
-                return
             except Exception as exc:
-                dependency = dependency_of(exc, (REDIS,))
-                if dependency is None or time.time() >= give_up:
+                if self.outages.failed(exc) is None or time.time() >= give_up:
                     raise
-                await pause(self.outages.failed(dependency, exc, f"finishing {request.request_id}"))
+                await backoff.sleep()
+                continue
+            self.outages.ok(REDIS)
+            return
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
@@ -292,9 +309,18 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
 
-def llm_client(settings: Settings) -> AsyncOpenAI:
+def llm_client(settings: Settings, base_url: str | None = None) -> AsyncOpenAI:
     # Retries are ours (bounded by each request's deadline), not the SDK's.
-    return AsyncOpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key.get_secret_value(), max_retries=0)
+    return AsyncOpenAI(
+        base_url=base_url or settings.llm_base_url, api_key=settings.llm_api_key.get_secret_value(), max_retries=0
+    )
+
+
+def candidate_clients(settings: Settings) -> dict[str, AsyncOpenAI]:
+    """The candidate model's own server, when it is served apart from the current model."""
+    if settings.llm_candidate_model and settings.llm_candidate_base_url:
+        return {settings.llm_candidate_model: llm_client(settings, settings.llm_candidate_base_url)}
+    return {}
 
 
 def serve_metrics(metrics: WorkerMetrics, host: str, first_port: int, ports: int) -> int | None:
@@ -315,8 +341,9 @@ def serve_metrics(metrics: WorkerMetrics, host: str, first_port: int, ports: int
 async def run_worker(settings: Settings) -> None:
     metrics = WorkerMetrics()
     port = serve_metrics(metrics, settings.http_host, settings.worker_metrics_port, settings.worker_metrics_ports)
-    redis = Redis.from_url(settings.redis_url)
-    worker = Worker(settings, RequestQueue(redis, StreamNames(settings.stream_prefix)), llm_client(settings), metrics)
+    redis = redis_client(settings.redis_url)
+    queue = RequestQueue(redis, StreamNames(settings.stream_prefix))
+    worker = Worker(settings, queue, llm_client(settings), metrics, clients=candidate_clients(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -331,5 +358,6 @@ async def run_worker(settings: Settings) -> None:
     try:
         await worker.run(stop)
     finally:
-        await worker.llm.close()
+        for client in (worker.llm, *worker.clients.values()):
+            await client.close()
         await redis.aclose()

@@ -20,6 +20,8 @@ from training.train_cli import app as train_app
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Soro: the Tajik assistant and its model.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+stats_app = typer.Typer(no_args_is_help=True, help="How the service and its models fare, from the database.")
+app.add_typer(stats_app, name="stats")
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
@@ -72,3 +74,25 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     from bot.store.migrate import upgrade
 
     upgrade(_settings().database_url, revision)
+
+
+@stats_app.command("models")
+def stats_models(days: float = typer.Option(7.0, help="Look at answers of the last DAYS days.")) -> None:
+    """Each model's answers, 👍/👎 share with its 95 % Wilson interval, notice rate and median latency."""
+    from datetime import timedelta
+
+    from bot.stats import models_table, traffic_since
+    from bot.store.db import create_engine, session_factory
+    from bot.store.models import utcnow
+
+    settings = _settings(console=True)
+
+    async def read() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            traffic = await traffic_since(session_factory(engine), utcnow() - timedelta(days=days))
+        finally:
+            await engine.dispose()
+        return models_table(traffic.models)
+
+    typer.echo(asyncio.run(read()))

@@ -18,7 +18,7 @@ FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1
 # born at its first event, and rate()/increase() cannot see the step from "no series" to 1: without priming,
 # the first 429 or the first dead letter of a process would never show on a dashboard or fire an alert.
 REPLY_KINDS = ("answer", "expired", "failed", "undeliverable")
-REJECTION_REASONS = ("non_text", "too_long", "empty", "busy", "rate_limited", "quota")
+REJECTION_REASONS = ("non_text", "too_long", "empty", "busy", "rate_limited", "quota", "blocked", "not_allowed")
 SMS_REJECTION_REASONS = ("sms_quota", "unreadable", "opted_out")
 PREVIEW_OUTCOMES = ("sent", "skipped")
 TELEGRAM_METHODS = ("sendMessage", "sendMessageDraft", "editMessageText")
@@ -26,28 +26,26 @@ TELEGRAM_ERROR_CODES = ("429", "network")
 DLR_STATUSES = ("delivered", "undelivered", "buffered", "smsc_accepted", "smsc_rejected")
 SMS_GATEWAY_ERROR_KINDS = ("connection", "auth")
 WORKER_OUTCOMES = ("answered", "expired", "dead_letter")
-DEPENDENCIES = ("redis", "database")
+VOTES = ("up", "down")
+MODEL_REPLY_KINDS = ("answer", "expired", "failed")
 
 
 class DependencyMetrics:
-    """``soro_dependency_up`` and ``soro_dependency_outages_total``, in a process's registry."""
+    """Redis and the database as one process sees them; ``soro.outage`` keeps them (bot, worker, any loop)."""
 
-    def __init__(self, registry: CollectorRegistry, dependencies: tuple[str, ...] = DEPENDENCIES) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.up = Gauge(
             "soro_dependency_up",
-            "1 while this process reaches the dependency, 0 during an outage",
-            ["dependency"],
+            "1 while the dependency answers this process, 0 during an outage",
+            ["dependency", "process"],  # soro.outage.DEPENDENCIES; bot, worker
             registry=registry,
         )
-        self.outages = Counter(
-            "soro_dependency_outages_total",
-            "Outages of a dependency this process rode out",
-            ["dependency"],
+        self.errors = Counter(
+            "soro_dependency_errors_total",
+            "Calls that failed because the dependency was unreachable (every retry counts)",
+            ["dependency", "process"],
             registry=registry,
         )
-        for name in dependencies:
-            self.up.labels(name).set(1)
-            self.outages.labels(name)
 
 
 class BotMetrics:
@@ -56,7 +54,6 @@ class BotMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.dependencies = DependencyMetrics(r)
         self.messages_received = Counter(
             "soro_messages_received_total", "Messages received from users", ["channel"], registry=r
         )
@@ -124,6 +121,26 @@ class BotMetrics:
             ["method"],
             registry=r,
         )
+        # Feedback and models: the current model and a candidate compared on real traffic
+        self.feedback = Counter(
+            "soro_feedback_total",
+            "Votes on answers (a changed vote counts again, under its new side)",
+            ["model", "channel", "vote"],  # VOTES
+            registry=r,
+        )
+        self.model_replies = Counter(
+            "soro_model_replies_total",
+            "Final replies by the model the turn was routed to: answers and notices instead of one",
+            ["model", "channel", "kind"],  # MODEL_REPLY_KINDS
+            registry=r,
+        )
+        self.model_latency = Histogram(
+            "soro_model_latency_seconds",
+            "From receipt of a message to its answer delivered, by the model that wrote it",
+            ["model", "channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         # SMS channel
         self.sms_segments_sent = Counter(
             "soro_sms_segments_sent_total", "SMS segments handed to the gateway", registry=r
@@ -141,11 +158,18 @@ class BotMetrics:
         self.sms_gateway_errors = Counter(
             "soro_sms_gateway_errors_total", "Failed calls to the SMS gateway", ["kind"], registry=r
         )
+        self.dependencies = DependencyMetrics(r)
 
-    def prime(self, channels: Iterable[str]) -> None:
-        """Create the series of ``channels`` (telegram, sms, console) at 0, as the process starts."""
-        channels = list(channels)
+    def prime(self, channels: Iterable[str], models: Iterable[str] = ()) -> None:
+        """Create the series of ``channels`` (telegram, sms, console) and ``models`` at 0, as the process starts."""
+        channels, models = list(channels), list(models)
         for channel in channels:
+            for model in models:
+                for vote in VOTES:
+                    self.feedback.labels(model, channel, vote)
+                for kind in MODEL_REPLY_KINDS:
+                    self.model_replies.labels(model, channel, kind)
+                self.model_latency.labels(model, channel)
             for counter in (self.messages_received, self.duplicates, self.deadline_expired, self.dead_letters):
                 counter.labels(channel)
             self.end_to_end_latency.labels(channel)
@@ -176,7 +200,6 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.dependencies = DependencyMetrics(r, DEPENDENCIES[:1])
         self.queue_wait = Histogram(
             "soro_queue_wait_seconds",
             "From a request entering the queue to a worker starting it",
@@ -206,6 +229,7 @@ class WorkerMetrics:
             "soro_worker_reclaimed_total", "Requests taken over from a worker that went silent", registry=r
         )
         self.llm_errors = Counter("soro_llm_errors_total", "Failed model calls, by kind", ["kind"], registry=r)
+        self.dependencies = DependencyMetrics(r)
 
     def prime(self, llm_error_kinds: Iterable[str] = ()) -> None:
         """Create the outcome series, and those of the model errors a worker retries, at 0 (see ``BotMetrics``)."""

@@ -1,9 +1,29 @@
-"""Riding out a dependency (Redis, the database) that goes away and comes back.
+"""Redis and the database come and go: loops back off, and say so once per outage, not once per retry.
 
-A long-lived loop that calls a dependency wraps each round in ``Outages.watch``: a failure that means "the
-dependency is away" is swallowed, logged once per outage (not once per retry), counted, shown in the
-``soro_dependency_up`` gauge, and the loop waits with capped exponential back-off before its next round. The
-first successful round after an outage logs how long it lasted. Anything else (a bug) propagates.
+One ``Outages`` per process (``outages(metrics.dependencies, "worker", [REDIS])`` gives every loop of a
+process the same one; the list names what the process uses) knows which dependencies are down. The first failure of an outage writes one WARNING line and sets
+``soro_dependency_up{dependency, process}`` to 0; retries only count ``soro_dependency_errors_total``; the first
+success afterwards writes one line with the outage's length and sets the gauge back to 1.
+
+A loop uses it in one of two ways::
+
+    backoff = Backoff()
+    while not stop.is_set():
+        async with process_outages.guard(DATABASE, backoff=backoff, stop=stop):
+            ...  # one pass; an outage is recorded, waited out (capped, jittered), and the loop goes on
+
+or, around one call whose failure the caller handles itself::
+
+    try:
+        await redis.ping()
+    except Exception as exc:
+        if process_outages.failed(exc) is None:
+            raise  # not an outage: a bug, or bad data
+    else:
+        process_outages.ok(REDIS)
+
+Log lines name the dependency and the exception's type, never its message: a driver's message may carry a
+statement's parameters (message text, phone numbers).
 """
 
 from __future__ import annotations
@@ -11,97 +31,188 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 
-from redis.exceptions import BusyLoadingError, ReadOnlyError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+import redis.exceptions
+import sqlalchemy.exc
 
-from soro.metrics import DEPENDENCIES, DependencyMetrics
+from soro.metrics import DependencyMetrics
 
 log = logging.getLogger(__name__)
 
-REDIS, DATABASE = DEPENDENCIES
+REDIS = "redis"
+DATABASE = "database"
+DEPENDENCIES = (REDIS, DATABASE)
 
-_REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, TryAgainError, ReadOnlyError)
-_SQL_AWAY = {"OperationalError", "InterfaceError", "TimeoutError", "DisconnectionError"}
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
-def dependency_of(exc: BaseException, uses: tuple[str, ...] = DEPENDENCIES) -> str | None:
-    """Which of ``uses`` ``exc`` says is away, or None when it is not an outage (a bug, bad input)."""
-    if isinstance(exc, _REDIS_AWAY):
-        return REDIS if REDIS in uses else None
-    if DATABASE not in uses:
-        return None
-    # By name, so that processes without a database (the worker) need not import SQLAlchemy.
-    names = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.startswith("sqlalchemy")}
-    if names & _SQL_AWAY or getattr(exc, "connection_invalidated", False):
-        return DATABASE
-    # asyncpg raises plain OSError subclasses (refused, reset) while it connects, unwrapped by SQLAlchemy.
-    if isinstance(exc, OSError | TimeoutError):
-        return DATABASE
+def dependency_of(exc: BaseException) -> str | None:
+    """The dependency whose absence ``exc`` shows (``REDIS``, ``DATABASE``), or None when it is no outage.
+
+    redis-py wraps its socket errors in its own; a bare ``OSError`` (connection refused, reset) comes from the
+    database driver, which lets them through when it connects.
+    """
+    for error in _chain(exc):
+        if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return REDIS
+        if isinstance(error, redis.exceptions.RedisError):
+            return None  # Redis answered, with an error: not an outage
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and (
+            error.connection_invalidated or isinstance(error, sqlalchemy.exc.OperationalError)
+        ):
+            return DATABASE
+        if isinstance(error, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.InterfaceError | OSError):
+            return DATABASE
+        if type(error).__module__.startswith("asyncpg") and type(error).__name__ in _ASYNCPG_OUTAGES:
+            return DATABASE
     return None
 
 
-@dataclass
-class _Outage:
-    started: float
-    failures: int = 0
+# asyncpg's errors for a server that went away, restarts or was shut down (by name: asyncpg is optional).
+_ASYNCPG_OUTAGES = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "PostgresConnectionError",
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "InterfaceError",
+    }
+)
 
 
-@dataclass
-class Outages:
-    """The outage state of one process: shared by all its loops, so an outage is logged once."""
+def describe(exc: BaseException) -> str:
+    """``exc`` for a log line: the type names down its chain, no message (it may carry a statement's data)."""
+    return " from ".join(type(error).__name__ for error in _chain(exc))
 
-    metrics: DependencyMetrics
-    first_delay: float = 0.2
-    max_delay: float = 5.0
-    current: dict[str, _Outage] = field(default_factory=dict)
 
-    def failed(self, dependency: str, exc: BaseException, where: str) -> float:
-        """Record a failure; returns how long the caller should wait before trying again."""
-        outage = self.current.get(dependency)
-        if outage is None:
-            outage = self.current[dependency] = _Outage(time.monotonic())
-            self.metrics.up.labels(dependency).set(0)
-            self.metrics.outages.labels(dependency).inc()
-            log.warning("%s is unreachable (%s in %s); retrying with back-off", dependency, type(exc).__name__, where)
-        outage.failures += 1
-        return min(self.max_delay, self.first_delay * 2.0 ** min(outage.failures - 1, 30))
+class Backoff:
+    """Pauses between retries: ``base``, doubling up to ``cap`` seconds, each with jitter so loops spread out."""
 
-    def succeeded(self, uses: tuple[str, ...] = DEPENDENCIES) -> None:
-        """A round that used ``uses`` went through: they are back."""
-        for name in uses:
-            outage = self.current.pop(name, None)
-            if outage is not None:
-                self.metrics.up.labels(name).set(1)
-                log.warning("%s is back after %.1f s", name, time.monotonic() - outage.started)
+    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+        self.base = base
+        self.cap = cap
+        self.attempts = 0
 
-    def down(self, dependency: str) -> bool:
-        return dependency in self.current
+    def next(self) -> float:
+        delay: float = min(self.cap, self.base * 2.0**self.attempts)
+        self.attempts += 1
+        return delay * random.uniform(0.8, 1.0)
 
-    @contextlib.asynccontextmanager
-    async def watch(self, where: str, uses: tuple[str, ...], stop: asyncio.Event | None = None) -> AsyncIterator[None]:
-        """One round of a loop that calls ``uses``: an outage of one of them is recorded and waited out (or until
-        ``stop``); a round that goes through ends their outages. Other errors propagate."""
-        try:
-            yield
-        except Exception as exc:
-            dependency = dependency_of(exc, uses)
-            if dependency is None:
-                raise
-            await pause(self.failed(dependency, exc, where), stop)
-        else:
-            if self.current:
-                self.succeeded(uses)
+    def reset(self) -> None:
+        self.attempts = 0
+
+    async def sleep(self, stop: asyncio.Event | None = None) -> None:
+        """Wait the next pause, or less when ``stop`` is set meanwhile."""
+        await pause(self.next(), stop)
 
 
 async def pause(seconds: float, stop: asyncio.Event | None = None) -> None:
-    """Sleep, but wake as soon as ``stop`` is set."""
+    """Sleep ``seconds``, or less when ``stop`` is set meanwhile."""
     if stop is None:
         await asyncio.sleep(seconds)
         return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+@dataclass
+class _Down:
+    since: float
+    errors: int
+    first: str
+
+
+class Outages:
+    """Which dependencies a process has lost, with one log line when each outage starts and one when it ends."""
+
+    def __init__(
+        self, process: str, metrics: DependencyMetrics | None = None, dependencies: Sequence[str] = DEPENDENCIES
+    ) -> None:
+        """``dependencies``: those the process uses (a worker has no database), whose series start at 1."""
+        self.process = process
+        self.metrics = metrics
+        self._down: dict[str, _Down] = {}
+        if metrics is not None:
+            for name in dependencies:  # born at 1: the step to 0 is what the alert sees
+                metrics.up.labels(name, process).set(1)
+                metrics.errors.labels(name, process)
+
+    def is_up(self, dependency: str) -> bool:
+        return dependency not in self._down
+
+    def failed(self, exc: BaseException) -> str | None:
+        """Record ``exc`` if it shows an outage; returns the dependency, or None when ``exc`` is no outage."""
+        dependency = dependency_of(exc)
+        if dependency is not None:
+            self.down(dependency, describe(exc))
+        return dependency
+
+    def down(self, dependency: str, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.errors.labels(dependency, self.process).inc()
+        outage = self._down.get(dependency)
+        if outage is not None:
+            outage.errors += 1
+            return
+        self._down[dependency] = _Down(time.monotonic(), 1, reason)
+        if self.metrics is not None:
+            self.metrics.up.labels(dependency, self.process).set(0)
+        log.warning("%s unavailable in %s (%s); retrying with back-off", dependency, self.process, reason)
+
+    def ok(self, *dependencies: str) -> None:
+        """``dependencies`` just served a call: an outage of theirs is over."""
+        for dependency in dependencies:
+            outage = self._down.pop(dependency, None)
+            if outage is None:
+                continue
+            if self.metrics is not None:
+                self.metrics.up.labels(dependency, self.process).set(1)
+            log.warning(
+                "%s back in %s after %.1f s (%d failed attempts)",
+                dependency,
+                self.process,
+                time.monotonic() - outage.since,
+                outage.errors,
+            )
+
+    @contextlib.asynccontextmanager
+    async def guard(
+        self, *uses: str, backoff: Backoff | None = None, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[None]:
+        """Run a block that ``uses`` these dependencies: success marks them up (and resets ``backoff``); an
+        outage is recorded, waited out with ``backoff`` and swallowed; any other error propagates."""
+        try:
+            yield
+        except Exception as exc:
+            if self.failed(exc) is None:
+                raise
+            if backoff is not None:
+                await backoff.sleep(stop)
+        else:
+            self.ok(*uses)
+            if backoff is not None:
+                backoff.reset()
+
+
+_SHARED: weakref.WeakKeyDictionary[DependencyMetrics, dict[str, Outages]] = weakref.WeakKeyDictionary()
+
+
+def outages(metrics: DependencyMetrics, process: str, dependencies: Sequence[str] = DEPENDENCIES) -> Outages:
+    """The one ``Outages`` of ``process`` behind ``metrics``: every loop of a process shares its outages."""
+    by_process = _SHARED.setdefault(metrics, {})
+    if process not in by_process:
+        by_process[process] = Outages(process, metrics, dependencies)
+    return by_process[process]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.7
     llm_max_tokens: int = 512
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    # A second served model that answers a stable share of conversations (off while the model name is empty).
+    llm_candidate_model: str = ""
+    llm_candidate_base_url: str = Field(default="", description="Where the candidate is served; empty: llm_base_url.")
+    llm_candidate_share: float = Field(default=0.0, ge=0.0, le=1.0)
 
     # Conversation context
     context_token_budget: int = 1536
@@ -75,6 +79,9 @@ class Settings(BaseSettings):
     telegram_chat_rate: float = 1.0
     operator_ids: list[int] = Field(default_factory=list)
 
+    # Who may talk to the bot: pilot mode serves only the listed ids (Telegram chat ids, E.164 numbers).
+    allow_list: list[str] = Field(default_factory=list)
+
     # SMS through Kannel (off while sms_kannel_url is empty)
     sms_kannel_url: str = Field(default="", description="Kannel smsbox sendsms URL, e.g. http://kannel:13013.")
     sms_kannel_username: str = "soro"
@@ -82,7 +89,8 @@ class Settings(BaseSettings):
     sms_sender: str = Field(default="", description="The service number or short code answers come from.")
     sms_segment_budget: int = Field(default=3, ge=1, le=10)
     sms_mo_secret: SecretStr = Field(
-        default=SecretStr(""), description="Shared secret in Kannel's get-url and dlr-url; required with SMS on."
+        default=SecretStr(""),
+        description="Shared secret: the password of Kannel's post-url and dlr-url; required with SMS on.",
     )
     sms_allowed_gateways: list[str] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],
@@ -113,3 +121,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     debug_log_text: bool = False
+
+    @field_validator("allow_list", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: object) -> object:
+        # [1001, "+992901234567"]: Telegram ids may be written as JSON numbers.
+        return [str(item) for item in value] if isinstance(value, list | tuple) else value

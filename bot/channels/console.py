@@ -15,6 +15,7 @@ from typing import TextIO
 from bot.channels.base import Sent
 from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound, Outcome, Target, TurnOptions
+from bot.routing import served_models
 from bot.services import Services
 from bot.texts import LANGUAGES, T, text
 from soro.settings import Settings
@@ -80,7 +81,7 @@ class ConsoleChat:
             streams={reply_stream: CHANNEL},
         )
         self.reply_stream = reply_stream
-        services.metrics.prime(channels=[CHANNEL])
+        services.metrics.prime(channels=[CHANNEL], models=served_models(services.settings))
 
     async def run(self) -> int:
         stop = asyncio.Event()

@@ -1,4 +1,4 @@
-"""SQL schema of the bot: users, conversations, messages, turn requests and seen inbound ids."""
+"""SQL schema of the bot: users, conversations, messages, turn requests, seen inbound ids, feedback and access."""
 
 from __future__ import annotations
 
@@ -80,6 +80,11 @@ class User(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(2), default="tg")
+    # Script of the answers: "cyrl" or "latn" as chosen in /language; None follows how the user writes.
+    script: Mapped[str | None] = mapped_column(String(4), default=None)
+    # How the user's latest message was written: Tajik in Latin letters (True), in Cyrillic (False), or not
+    # Tajik at all (None: answered as the model writes, never transliterated).
+    writes_latin: Mapped[bool | None] = mapped_column(default=None)
     opted_out: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -116,6 +121,9 @@ class Request(Base):
     deadline: Mapped[datetime] = mapped_column()
     state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The model the turn was routed to and the system prompt's version: notices count against the model too.
+    model: Mapped[str | None] = mapped_column(String(128), default=None)
+    prompt_version: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class Message(Base):
@@ -124,13 +132,15 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(_enum(Role, "message_role"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # user messages: as the model reads them (Tajik letters restored)
+    typed_text: Mapped[str | None] = mapped_column(Text, default=None)  # as the user typed it, when different
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # User messages: the turn that answered them (None while they wait for the next turn).
     # Assistant messages: the turn they answer; unique, so an answer is stored and sent once.
     request_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
     answer_of: Mapped[str | None] = mapped_column(String(36), unique=True, default=None)
     model: Mapped[str | None] = mapped_column(String(128), default=None)
+    prompt_version: Mapped[str | None] = mapped_column(String(16), default=None)
     prompt_tokens: Mapped[int | None] = mapped_column(default=None)
     completion_tokens: Mapped[int | None] = mapped_column(default=None)
     latency_ms: Mapped[int | None] = mapped_column(default=None)
@@ -138,6 +148,40 @@ class Message(Base):
     external_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)  # gateway message id
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class Vote(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class Feedback(Base):
+    """A 👍 or 👎 on one answer: one row per answer, so a second tap changes the vote instead of adding one."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    vote: Mapped[Vote] = mapped_column(_enum(Vote, "vote"))
+    voter: Mapped[str] = mapped_column(String(64))  # who tapped (a group member) or the SMS number
+    comment: Mapped[str | None] = mapped_column(Text, default=None)  # what was wrong, after a 👎
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccessRule(Base):
+    """An operator's decision about one address: blocked, or allowed in pilot mode. Kept apart from ``users``
+    so that it holds before the first message and after ``/forget``."""
+
+    __tablename__ = "access_rules"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    blocked: Mapped[bool] = mapped_column(default=False)
+    allowed: Mapped[bool] = mapped_column(default=False)
+    notified: Mapped[bool] = mapped_column(default=False)  # a blocked user got their one notice
+    changed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class InboundKey(Base):

@@ -161,6 +161,7 @@ def test_our_dashboard_answers_the_operators_questions() -> None:
         "Latency",
         "Queue and workers",
         "Model",
+        "Feedback",
         "Errors",
         "SMS",
         "Link quality",
@@ -182,6 +183,9 @@ def test_our_dashboard_answers_the_operators_questions() -> None:
         "soro_sms_gateway_errors_total",
         'soro_sms_dlr_total{status=~"undelivered|smsc_rejected"',
         "soro_deadline_expired_total",
+        "soro_feedback_total",  # 👍/👎 by model and channel
+        "soro_model_replies_total",
+        "soro_model_latency_seconds_bucket",
         "soro_dead_letters_total",
         "soro_sms_segments_per_answer_bucket",
         "soro:sms_spend_24h",  # cost per day

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 NOT_RUNNING_HERE = ("vllm:", "redis_", "bearerbox_")
 CHANNELS = ["telegram"] * 6 + ["sms"] * 3 + ["console"]
+MODELS = ["soro", "soro", "soro", "soro-next"]  # a candidate on a quarter of the traffic
 REJECT_REASONS = ["busy", "rate_limited", "too_long", "non_text"]
 TURN_INTERVAL = 0.01  # 100 turns a second
 
@@ -67,6 +68,13 @@ class Traffic:
             bot.telegram_bytes_sent.labels(method)
         for method, code in (("sendMessageDraft", "429"), ("sendMessage", "network")):
             bot.telegram_api_errors.labels(method, code)
+        for channel in set(CHANNELS):
+            for model in set(MODELS):
+                for vote in ("up", "down"):
+                    bot.feedback.labels(model, channel, vote)
+                for kind in ("answer", "expired", "failed"):
+                    bot.model_replies.labels(model, channel, kind)
+                bot.model_latency.labels(model, channel)
         for status in ("smsc_accepted", "delivered", "undelivered"):
             bot.sms_dlr.labels(status)
         bot.sms_gateway_errors.labels("connection")
@@ -101,6 +109,12 @@ class Traffic:
         worker.capacity.set(64)
 
         bot.replies_delivered.labels(channel, kind).inc()
+        model = MODELS[i % len(MODELS)]
+        bot.model_replies.labels(model, channel, kind).inc()
+        if kind == "answer":
+            bot.model_latency.labels(model, channel).observe(rng.lognormvariate(1.8, 0.5))
+            if i % 3 == 0:  # a third of the answers are rated, mostly 👍
+                bot.feedback.labels(model, channel, "down" if i % 5 == 0 else "up").inc()
         bot.end_to_end_latency.labels(channel).observe(rng.lognormvariate(1.8, 0.5))
         bot.first_visible_text.labels(channel).observe(rng.uniform(0.4, 3.0))
         if kind == "expired":
@@ -233,6 +247,7 @@ def test_alerts_on_healthy_traffic(prometheus: Prometheus) -> None:
         "SoroErrorRatioHigh",
         "SoroSmsDeliveryFailing",
         "SoroSmsSpendNearQuota",
+        "SoroThumbsDownDoubled",
     ]:
         assert prometheus.query(rules[name]) == [], name
     # Dead letters were produced, and nothing serves vLLM or Redis here: these conditions hold.

@@ -32,7 +32,7 @@ from tests.support.prometheus import (
     running_prometheus,
 )
 from tests.support.stack import RunningWorker, Stack, eventually, running_stack, stack_settings
-from tests.support.telegram_api import sticker_update, text_update
+from tests.support.telegram_api import callback_update, sticker_update, text_update
 from tests.support.vllm import ServedModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -102,6 +102,12 @@ async def drive_traffic(stack: Stack) -> None:
     # A second turn of one conversation, now that its first answer is in.
     assert await stack.post_update(text_update(next(update_ids), chats[0], "Ташаккур! Боз чӣ?")) == 200
     await eventually(lambda: answered(stack, len(chats) + 3), timeout=60)
+    # A 👍 on one answer and a 👎 on another, for the Feedback row.
+    for chat, vote in ((chats[1], "up"), (chats[2], "down")):
+        [request] = await stack.request_rows(chat)
+        answer = stack.api.sent("sendMessage", chat)[0].params["_message_id"]
+        tap = callback_update(next(update_ids), chat, answer, f"fb:{vote}:{request.id}")
+        assert await stack.post_update(tap) == 200
 
 
 async def answered(stack: Stack, count: int) -> bool:
@@ -135,6 +141,7 @@ async def test_every_panel_and_rule_works_on_the_running_stack(
                 "sum(rate(soro_duplicate_updates_total[1m])) > 0",
                 "sum(rate(vllm:request_success_total[1m])) > 0",
                 "sum(rate(soro_time_to_first_token_seconds_count[1m])) > 0",
+                "sum(rate(soro_feedback_total[1m])) > 0",
             )
             outcomes = await asyncio.to_thread(assert_expressions_work, prometheus, None, expect_data)
             assert len(outcomes) == len(all_expressions())

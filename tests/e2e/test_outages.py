@@ -64,8 +64,8 @@ async def test_workers_and_bot_ride_out_redis_killed_and_restarted(processes: Pr
         await api.stop()
     assert codes == [0, 0], "both stop cleanly on SIGTERM after the outage"
     worker_log = processes.log(workers[0])
-    assert worker_log.count("redis is unreachable") == 1, "one line per outage, not one per retry"
-    assert "redis is back" in worker_log
+    assert worker_log.count("redis unavailable in worker") == 1, "one line per outage, not one per retry"
+    assert "redis back in worker" in worker_log
 
 
 async def test_the_bot_serves_while_telegram_is_unreachable_and_sets_its_webhook_when_it_returns(

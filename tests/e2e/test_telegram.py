@@ -218,3 +218,34 @@ async def _stream_drained(stack: Stack) -> bool:
 
 def _errors(metrics: Any) -> float:
     return sum(sample.value for sample in metrics.llm_errors.collect()[0].samples if sample.name.endswith("_total"))
+
+
+async def test_a_candidate_model_on_its_own_server_answers_with_buttons_and_records_itself(
+    postgres_url: str, redis_url: str, vllm_server: ServedModel
+) -> None:
+    # The current model's server is down; every conversation goes to the candidate, which answers: the worker
+    # picked the candidate's client by the model the bot put on the turn.
+    settings = stack_settings(
+        postgres_url,
+        redis_url,
+        "http://127.0.0.1:9/v1",
+        "soro-current",
+        llm_candidate_model=vllm_server.model,
+        llm_candidate_base_url=vllm_server.base_url,
+        llm_candidate_share=1.0,
+    )
+    async with running_stack(settings, workers=1, preview_policy=FAST_PREVIEWS) as stack:
+        await stack.post_update(text_update(1, PRIVATE, QUESTION))
+        [answer] = await final_messages(stack, PRIVATE)
+        assert answer
+        final = stack.api.sent("sendMessage", PRIVATE)[0].params
+        [request] = await stack.request_rows(PRIVATE)
+        assert [b["callback_data"] for b in final["reply_markup"]["inline_keyboard"][0]] == [
+            f"fb:up:{request.id}",
+            f"fb:down:{request.id}",
+        ]
+        await eventually(lambda: _answered(stack))
+        [_, stored] = await stack.messages(PRIVATE)
+        assert stored.model == vllm_server.model and stored.prompt_version
+        [request] = await stack.request_rows(PRIVATE)
+        assert request.model == vllm_server.model

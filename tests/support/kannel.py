@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote_to_bytes
 
+from bot.channels.sms.kannel import with_credentials
 from soro.ports import free_port
 from tests.support.stack import eventually
 
@@ -140,7 +141,7 @@ def parse_phone_log(lines: list[str]) -> list[ReceivedSms]:
 
 @dataclass
 class KannelConfig:
-    bot_url: str  # where smsbox's get-url points: the bot's HTTP server
+    bot_url: str  # where smsbox's post-url points: the bot's HTTP server
     secret: str
     username: str = "soro"
     password: str = field(default_factory=lambda: secrets.token_hex(8))
@@ -189,7 +190,7 @@ class Kannel:
             "KANNEL_HTTP_RETRIES": self.config.http_retries,
             "KANNEL_HTTP_RETRY_DELAY": self.config.http_retry_delay,
             "KANNEL_HTTP_TIMEOUT": self.config.http_timeout,
-            "KANNEL_BOT_URL": self.config.bot_url,
+            "KANNEL_BOT_AUTH_URL": with_credentials(self.config.bot_url, self.config.secret),
             "KANNEL_SMSC_CONF": smsc,
             "SORO_SMS_KANNEL_USERNAME": self.config.username,
             "SORO_SMS_KANNEL_PASSWORD": self.config.password,

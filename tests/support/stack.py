@@ -26,9 +26,10 @@ from bot.channels.telegram.previews import PreviewPolicy
 from bot.channels.telegram.sender import TelegramSender
 from bot.delivery import DeliveryLoop
 from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
+from bot.routing import served_models
 from bot.services import Services
 from bot.store.models import Conversation, Message, Request, User
-from inference.worker import Worker, llm_client
+from inference.worker import Worker, candidate_clients, llm_client
 from soro.metrics import WorkerMetrics
 from soro.ports import free_port
 from soro.settings import Settings
@@ -96,7 +97,9 @@ class Stack:
 
     def start_worker(self, **overrides: Any) -> RunningWorker:
         settings = self.settings.model_copy(update=overrides)
-        worker = Worker(settings, self.services.queue, llm_client(settings), WorkerMetrics())
+        worker = Worker(
+            settings, self.services.queue, llm_client(settings), WorkerMetrics(), clients=candidate_clients(settings)
+        )
         stop = asyncio.Event()
         running = RunningWorker(worker, asyncio.create_task(worker.run(stop)), stop)
         self.workers.append(running)
@@ -112,13 +115,13 @@ class Stack:
         running.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running.task
-        await running.worker.llm.close()
+        await _close_clients(running.worker)
         self.workers.remove(running)
 
     async def stop_worker(self, running: RunningWorker) -> None:
         running.stop.set()
         await running.task
-        await running.worker.llm.close()
+        await _close_clients(running.worker)
         self.workers.remove(running)
 
     async def request_rows(self, address: int | str | None = None) -> list[Request]:
@@ -135,6 +138,11 @@ class Stack:
             return list(
                 (await session.scalars(query.where(User.created_at >= self.started).order_by(Message.id))).all()
             )
+
+
+async def _close_clients(worker: Worker) -> None:
+    for client in (worker.llm, *worker.clients.values()):
+        await client.close()
 
 
 async def eventually(
@@ -168,7 +176,7 @@ async def running_stack(
         await link.start()
     settings = settings.model_copy(update={"telegram_api_base": link.url if link is not None else api.base})
     services = Services.create(settings)
-    services.metrics.prime(channels=["telegram"])  # as run_bot does
+    services.metrics.prime(channels=["telegram"], models=served_models(settings))  # as run_bot does
     bot, sender = telegram_bot(settings, services)
     if preview_policy is not None:
         sender.policy = preview_policy

@@ -347,3 +347,41 @@ def sticker_update(update_id: int, chat_id: int) -> dict[str, Any]:
             },
         },
     }
+
+
+def callback_update(
+    update_id: int, chat_id: int, message_id: int, data: str, user_id: int | None = None
+) -> dict[str, Any]:
+    """A tap on an inline button under the bot's message ``message_id``, by ``user_id``."""
+    user_id = user_id or abs(chat_id)
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cb-{update_id}",
+            "from": {"id": user_id, "is_bot": False, "first_name": "Test"},
+            "chat_instance": str(chat_id),
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                "from": {"id": 123456, "is_bot": True, "first_name": "Soro"},
+                "text": "…",
+            },
+        },
+    }
+
+
+def reply_update(
+    update_id: int, chat_id: int, replied_to: int, text: str, user_id: int | None = None
+) -> dict[str, Any]:
+    """A text message that replies to the bot's message ``replied_to``."""
+    update = text_update(update_id, chat_id, text, user_id)
+    update["message"]["reply_to_message"] = {
+        "message_id": replied_to,
+        "date": int(time.time()),
+        "chat": update["message"]["chat"],
+        "from": {"id": 123456, "is_bot": True, "first_name": "Soro"},
+        "text": "…",
+    }
+    return update

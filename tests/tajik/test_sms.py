@@ -12,6 +12,7 @@ from tajik.sms import (
     ELLIPSIS,
     GSM7_ELLIPSIS,
     SmsEncoding,
+    _breaks_after,
     char_budget,
     encoding_of,
     fit_to_budget,
@@ -92,9 +93,27 @@ def test_a_trimmed_answer_ends_on_a_word_boundary_of_the_original(text: str, seg
 def test_parts_break_only_between_words(text: str) -> None:
     parts = split_segments(text)
     assert "".join(parts) == text
+    boundary = 0
     for part, following in itertools.pairwise(parts):
-        # A part ends after a space, or the next part starts with one: the word on the boundary is whole.
-        assert part[-1] in " \n" or following[0] in " \n", (part[-10:], following[:10])
+        boundary += len(part)
+        # A part ends after a space, or the next part starts with one: the word on the boundary is whole. Only
+        # a run no space may break (one long word, or digits grouped by spaces: "10 000") over a segment is cut.
+        at_space = part[-1] in " \n" or following[0] in " \n"
+        assert at_space or _unbreakable_run(text, boundary) > encoding_of(text).concatenated, (
+            part[-10:],
+            following[:10],
+        )
+
+
+def _unbreakable_run(text: str, at: int) -> int:
+    """Length of the stretch around ``at`` that holds no space a line may break at."""
+    start = at
+    while start > 0 and not _breaks_after(text, start - 1):
+        start -= 1
+    end = at
+    while end < len(text) and not _breaks_after(text, end):
+        end += 1
+    return end - start
 
 
 @settings(max_examples=200, deadline=None)

@@ -57,6 +57,8 @@ class ExtractOptions:
 class NormaliseOptions:
     # Fix mojibake (UTF-8 read as cp1251/latin-1 …) with ftfy before the Tajik normalisation.
     fix_encoding: bool = True
+    # Restore ғ ӣ қ ӯ ҳ ҷ in Tajik documents typed without them (tajik.restore, the lexicon the bot uses).
+    restore_tajik_letters: bool = False
 
 
 @dataclass(frozen=True)

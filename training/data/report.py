@@ -62,6 +62,7 @@ class CurationReport:
     pii_found: dict[str, int]
     tokenizer: str
     files: dict[str, str] = field(default_factory=dict)
+    tajik_letters_restored: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,10 +194,11 @@ def build_report(config: CurationConfig, stages: list[Stage], layout: Layout) ->
         legacy_font_repaired=counters["Tajik normalisation"]["legacy_font_repaired"],
         pii_found={key.removeprefix("pii_"): count for key, count in sorted(pii.items()) if key.startswith("pii_")},
         tokenizer=config.report.tokenizer or "whitespace words",
+        tajik_letters_restored=counters["Tajik letter restoration"]["restored"],
     )
 
 
-_COUNTED_STEPS = ("Tokens", "Tajik language ID", "Tajik normalisation", "Tajik PII")
+_COUNTED_STEPS = ("Tokens", "Tajik language ID", "Tajik normalisation", "Tajik PII", "Tajik letter restoration")
 
 
 def _counters_of_steps(all_stats: dict[str, dict[str, Stats]]) -> dict[str, Counter[str]]:
@@ -281,6 +283,8 @@ def _markdown(report: CurationReport, config: CurationConfig) -> str:
         "## Other findings",
         "",
         f"- Documents repaired from a legacy Tajik font: {_fmt(report.legacy_font_repaired)}",
+        f"- Documents with Tajik letters restored (typed on a Russian keyboard): {_fmt(report.tajik_letters_restored)}"
+        + ("" if config.normalise.restore_tajik_letters else " (step off)"),
         "- PII replaced: "
         + (", ".join(f"{kind} {_fmt(count)}" for kind, count in sorted(report.pii_found.items())) or "none"),
         "",

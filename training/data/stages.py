@@ -105,6 +105,10 @@ def _prepare_stage(config: CurationConfig, source: SourceConfig, layout: Layout)
     if config.normalise.fix_encoding:
         pipeline.append(FTFYFormatter())
     pipeline += [TajikNormalizer(), Tally("normalise")]
+    if config.normalise.restore_tajik_letters:
+        from training.data.restoration import TajikLetterRestorer
+
+        pipeline.append(TajikLetterRestorer())
     if "language" not in source.skip_steps:
         language = config.language
         pipeline += [

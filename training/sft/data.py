@@ -133,7 +133,8 @@ def _is_empty(messages: list[Message]) -> bool:
     )
 
 
-def _dedup_key(messages: list[Message]) -> str:
+def dedup_key(messages: list[Message]) -> str:
+    """Examples that differ only in case, spacing or system prompt are one example."""
     return "\x1e".join(" ".join(m["content"].casefold().split()) for m in messages if m["role"] != "system")
 
 
@@ -190,7 +191,7 @@ def validate(
         if _is_empty(messages):
             report.drop("empty", example.where)
             continue
-        key = _dedup_key(messages)
+        key = dedup_key(messages)
         if key in seen:
             report.drop("duplicate", example.where)
             continue

@@ -12,13 +12,16 @@ from bot.channels.sms.gateway import SmsGateway
 from bot.channels.sms.inbox import Inbox
 from bot.channels.sms.kannel import KannelGateway
 from bot.channels.sms.outbox import SmsOutbox
+from bot.channels.sms.redaction import install_redaction
 from bot.channels.sms.sender import SmsSender
 from bot.pipeline import TurnOptions
 from bot.services import Services
+from soro.outage import outages
 from soro.settings import Settings
 from tajik.sms import SMS_INSTRUCTION, char_budget
 
-# The secret travels in URLs that Kannel fills in (its %-placeholders): only characters that need no escaping.
+# The secret is the password of the credentials in Kannel's post-url and dlr-url: only characters that need no
+# escaping there.
 _SECRET = re.compile(r"[A-Za-z0-9_-]{16,}")
 
 
@@ -50,7 +53,9 @@ def kannel_gateway(settings: Settings) -> KannelGateway:
 
 class SmsChannel:
     def __init__(self, settings: Settings, services: Services, gateway: SmsGateway | None = None) -> None:
+        install_redaction(settings.sms_mo_secret.get_secret_value(), settings.sms_kannel_password.get_secret_value())
         self.gateway = gateway or kannel_gateway(settings)
+        process_outages = outages(services.metrics.dependencies, "bot")
         self.outbox = SmsOutbox(services.sessions)
         self.dispatcher = SmsDispatcher(
             self.outbox,
@@ -60,6 +65,7 @@ class SmsChannel:
             services.metrics,
             cost_per_segment=settings.sms_cost_per_segment,
             retry_max_seconds=settings.sms_gateway_retry_max_seconds,
+            process_outages=process_outages,
         )
         wake = self.dispatcher.wake.set
         self.sender = SmsSender(self.outbox, services.metrics, settings.sms_segment_budget, wake)
@@ -72,6 +78,7 @@ class SmsChannel:
             daily_segments=settings.sms_daily_segments,
             default_country_code=settings.sms_default_country_code,
             wake=wake,
+            process_outages=process_outages,
         )
 
     def routes(self) -> list[web.RouteDef]:

@@ -4,8 +4,10 @@ Kannel hands over the message bytes untouched (``mo-recode`` off, on purpose: it
 everything after an invalid UTF-16 unit) with the coding and charset it saw. Phones and SMSCs send UCS-2
 with broken surrogates, UTF-8 declared as GSM-7, Windows-1251 from old integrations. The declared encoding is
 tried first, then the ones gateways get wrong most; a decoding that yields text no Tajik or Russian user writes
-(CJK from misread UTF-8, say) is passed over for one that reads. Bytes that fit no encoding keep every
-readable character, with U+FFFD where the damage is, so nothing the user wrote is lost.
+(CJK from misread UTF-8, say) is passed over for one that reads. UTF-8 with a damaged byte or two (a lost
+byte on the radio path) stays UTF-8, with U+FFFD where the damage is: Windows-1251 reads any bytes at all, so
+it is taken only for bytes that look nothing like UTF-8. Bytes that fit no encoding keep every readable
+character, with U+FFFD where the damage is, so nothing the user wrote is lost.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ def readable_share(text: str) -> float:
     return sum(ch != REPLACEMENT and (ch.isprintable() or ch in "\n\t") for ch in text) / len(text)
 
 
+def damaged_utf8_text(data: bytes) -> str | None:
+    """``data`` as UTF-8 with U+FFFD for the damage, when it is mostly well-formed UTF-8; else None.
+
+    Windows-1251 Cyrillic almost never forms a valid UTF-8 sequence (a capital letter followed by one of a few
+    punctuation bytes), so a message whose non-ASCII characters are mostly valid sequences is UTF-8.
+    """
+    text = data.decode("utf-8", errors="replace")
+    damage = text.count(REPLACEMENT)
+    valid = sum(not ch.isascii() for ch in text) - damage
+    return text if valid > 2 * damage and plausible(text.replace(REPLACEMENT, " ")) else None
+
+
 def decode_text(data: bytes, charset: str, ucs2: bool = False) -> str | None:
     """The text of an SMS given as ``data`` in ``charset`` (UCS-2 when ``ucs2`` and no charset is given).
 
@@ -57,10 +71,8 @@ def decode_text(data: bytes, charset: str, ucs2: bool = False) -> str | None:
         strict = data.decode(declared)
     if strict is not None and plausible(strict):
         return strict
-    # Valid but odd in the declared encoding: only another strict reading may replace it (Windows-1251
-    # reads any bytes at all, so it is tried only for bytes the declared encoding cannot read).
-    fallbacks = _STRICT_FALLBACKS if strict is not None else (*_STRICT_FALLBACKS, "cp1251")
-    for codec in fallbacks:
+    # Valid but odd in the declared encoding: only another strict reading may replace it.
+    for codec in _STRICT_FALLBACKS:
         if codec == declared or (codec == "utf-16-be" and len(data) % 2):
             continue
         try:
@@ -71,5 +83,12 @@ def decode_text(data: bytes, charset: str, ucs2: bool = False) -> str | None:
             return candidate
     if strict is not None:  # valid in the declared encoding, only unusual (Chinese, say): the user wrote it
         return strict
+    damaged_utf8 = damaged_utf8_text(data)
+    if damaged_utf8 is not None:
+        return damaged_utf8
+    with contextlib.suppress(UnicodeDecodeError):
+        legacy = data.decode("cp1251")
+        if plausible(legacy):
+            return legacy
     damaged = data.decode(declared, errors="replace")
     return damaged if readable_share(damaged) >= MIN_READABLE_SHARE else None

@@ -59,9 +59,18 @@ class RejectedByGateway(GatewayError):
     """This message will never be taken (an impossible number, a route that does not exist)."""
 
 
+class InboxUnavailable(Exception):
+    """The inbox could not store a message because Redis or the database is away: the gateway asks again."""
+
+    def __init__(self, dependency: str) -> None:
+        super().__init__(f"{dependency} unavailable")
+        self.dependency = dependency
+
+
 class SmsInbox(Protocol):
     async def receive(self, message: MobileOriginated) -> None:
-        """Store and act on an MO; raises when it could not, so the gateway retries."""
+        """Store and act on an MO; raises when it could not (``InboxUnavailable`` in an outage), so the gateway
+        retries."""
         ...
 
     async def report(self, report: DeliveryReport) -> None:

@@ -1,17 +1,28 @@
-"""Kannel: MT through smsbox's ``sendsms``, MO through its ``get-url``, delivery reports through ``dlr-url``.
+"""Kannel: MT through smsbox's ``sendsms`` (POST), MO through its ``post-url``, delivery reports through ``dlr-url``.
 
-Both webhooks are authenticated twice: a shared secret in the URL (compared in constant time) and an
-allow-list of gateway addresses. They answer 200 only once the message or report is stored; anything else
-makes smsbox retry (``http-request-retry`` in its config), so a failure here loses nothing.
+MO arrive as POST: the message bytes in the body, the sender in ``X-Kannel-From`` (``send-sender``), the id,
+coding and charset in a short query. A long question thus never meets the HTTP server's request-line limit,
+and the number and the text stay out of every request line a server might log. Older configurations with a
+``get-url`` (everything in the query) are still read.
+
+Both webhooks are authenticated twice: a shared secret, compared in constant time, and an allow-list of gateway
+addresses. The secret travels as HTTP Basic credentials: Kannel sends the user-info of its URLs
+(``http://kannel:SECRET@bot:8080/...``) as an ``Authorization`` header, not in the request line. A ``secret``
+query parameter (older configurations) is still accepted. The webhooks answer 200 only once the message or
+report is stored; while Redis or the database is away they answer 503 and smsbox asks again
+(``http-request-retry``), so a failure here loses nothing. What can never be read answers 4xx, or 200 and is
+dropped, so no retry is wasted on it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
@@ -19,6 +30,7 @@ from aiohttp import web
 from bot.channels.sms.decoding import decode_text
 from bot.channels.sms.gateway import (
     DeliveryReport,
+    InboxUnavailable,
     MobileOriginated,
     OutgoingSms,
     RejectedByGateway,
@@ -26,14 +38,21 @@ from bot.channels.sms.gateway import (
     TemporaryGatewayError,
 )
 from bot.store.models import DeliveryState
+from soro.outage import describe
 from tajik.sms import SmsEncoding
 
 log = logging.getLogger(__name__)
 
 MO_PATH = "/sms/kannel"
 DLR_PATH = "/sms/kannel/dlr"
-# Kannel's placeholders for the get-url of the sms-service: message id, sender, raw bytes, coding, charset.
-MO_URL_QUERY = "id=%I&from=%p&text=%b&coding=%c&charset=%C"
+# Kannel's placeholders for the post-url of the sms-service: message id, coding, charset (text and sender
+# travel in the body and in X-Kannel-From).
+MO_URL_QUERY = "id=%I&coding=%c&charset=%C"
+# The user name in the credentials Kannel sends; only the password (the secret) is checked.
+KANNEL_USER = "kannel"
+# Ids are stored prefixed ("kannel:" + a UUID) in a 64-character key.
+MAX_ID_CHARS = 57
+MAX_SMS_ID = 2**63 - 1
 # Report on: delivered (1), undelivered (2), taken by the SMSC (8), rejected by the SMSC (16).
 DLR_MASK = 1 | 2 | 8 | 16
 # Kannel's %d in a delivery report → our state and the metric's label.
@@ -75,24 +94,26 @@ class KannelGateway:
     # MT
 
     def dlr_url(self, sms_id: int) -> str:
-        return f"{self.dlr_base_url}{DLR_PATH}?secret={self.secret}&id={sms_id}&type=%d&smsc_id=%F"
+        base = with_credentials(self.dlr_base_url, self.secret)
+        return f"{base}{DLR_PATH}?id={sms_id}&type=%d&smsc_id=%F"
 
     async def submit(self, sms: OutgoingSms) -> None:
-        params = {
-            "username": self.username,
-            "password": self.password,
-            "from": self.sender,
-            "to": sms.to,
-            "text": sms.text,
-            "charset": "UTF-8",
-            "coding": str(UCS2_CODING if sms.encoding is SmsEncoding.UCS2 else 0),
-            "dlr-mask": str(DLR_MASK),
-            "dlr-url": self.dlr_url(sms.sms_id),
+        # POST with X-Kannel-* headers, not a GET query: the password, the number, the text and the dlr-url
+        # (with the secret) stay out of the request line that smsbox and any proxy between might log.
+        headers = {
+            "Content-Type": "text/plain; charset=UTF-8",
+            "X-Kannel-Username": self.username,
+            "X-Kannel-Password": self.password,
+            "X-Kannel-From": self.sender,
+            "X-Kannel-To": sms.to,
+            "X-Kannel-Coding": str(UCS2_CODING if sms.encoding is SmsEncoding.UCS2 else 0),
+            "X-Kannel-DLR-Mask": str(DLR_MASK),
+            "X-Kannel-DLR-URL": self.dlr_url(sms.sms_id),
         }
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=self.timeout)
         try:
-            async with self._http.get(self.sendsms_url, params=params) as response:
+            async with self._http.post(self.sendsms_url, data=sms.text.encode(), headers=headers) as response:
                 body = (await response.text(errors="replace")).strip()
                 status = response.status
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
@@ -115,10 +136,9 @@ class KannelGateway:
     # MO and delivery reports
 
     def routes(self, inbox: SmsInbox) -> list[web.RouteDef]:
-        return [
-            web.get(MO_PATH, self._guarded(lambda request: self._mo(request, inbox))),
-            web.get(DLR_PATH, self._guarded(lambda request: self._dlr(request, inbox))),
-        ]
+        mo = self._guarded(lambda request: self._mo(request, inbox))
+        dlr = self._guarded(lambda request: self._dlr(request, inbox))
+        return [web.post(MO_PATH, mo), web.get(MO_PATH, mo), web.get(DLR_PATH, dlr), web.post(DLR_PATH, dlr)]
 
     def _guarded(
         self, handler: Callable[[web.Request], Awaitable[web.Response]]
@@ -127,13 +147,18 @@ class KannelGateway:
             if not self._authentic(request):
                 log.warning("SMS webhook %s refused: wrong secret or address %s", request.path, request.remote)
                 return web.Response(status=403, text="forbidden")
-            return await handler(request)
+            try:
+                return await handler(request)
+            except InboxUnavailable:  # logged once per outage by the inbox; smsbox asks again later
+                return web.Response(status=503, text="try again later")
+            except Exception as exc:  # a bug: the type only, since a message may quote the text or the number
+                log.error("SMS webhook %s failed: %s", request.path, describe(exc))
+                return web.Response(status=500, text="error")
 
         return guarded
 
     def _authentic(self, request: web.Request) -> bool:
-        given = _raw_query(request).get("secret", b"")
-        if not hmac.compare_digest(given, self.secret.encode()):
+        if not hmac.compare_digest(_credential(request), self.secret.encode()):
             return False
         try:
             address = ipaddress.ip_address(request.remote or "")
@@ -143,15 +168,23 @@ class KannelGateway:
 
     async def _mo(self, request: web.Request, inbox: SmsInbox) -> web.Response:
         query = _raw_query(request)
-        gateway_id = query.get("id", b"").decode("ascii", errors="replace").strip()
-        sender = query.get("from", b"").decode("ascii", errors="replace").strip()
-        if not gateway_id or not sender:
-            return web.Response(status=400, text="id and from are required")
-        coding = query.get("coding", b"").strip()
-        charset = query.get("charset", b"").decode("ascii", errors="replace")
-        text = decode_text(query.get("text", b""), charset, ucs2=coding == str(UCS2_CODING).encode())
+        if request.method == "POST":
+            data = await request.read()
+            header = request.headers.get("X-Kannel-From", "")  # with send-sender; else a %p in the URL
+            sender = header.encode("utf-8", errors="replace") or query.get("from", b"")
+            coding = query.get("coding") or request.headers.get("X-Kannel-Coding", "").encode("ascii", "replace")
+            charset = query.get("charset", b"").decode("ascii", errors="replace") or (request.charset or "")
+        else:
+            data, sender = query.get("text", b""), query.get("from", b"")
+            coding = query.get("coding", b"")
+            charset = query.get("charset", b"").decode("ascii", errors="replace")
+        gateway_id = _token(query.get("id", b""), MAX_ID_CHARS)
+        sender_text = _token(sender, 64)
+        if gateway_id is None or sender_text is None:
+            return web.Response(status=400, text="an id (at most 57 characters) and from are required")
+        text = decode_text(data, charset, ucs2=coding.strip() == str(UCS2_CODING).encode())
         # Kannel ids are UUIDs; the prefix keeps them apart from an aggregator's ids added later.
-        await inbox.receive(MobileOriginated(f"{self.name}:{gateway_id}", sender, text))
+        await inbox.receive(MobileOriginated(f"{self.name}:{gateway_id}", sender_text, text))
         return web.Response(text="")
 
     async def _dlr(self, request: web.Request, inbox: SmsInbox) -> web.Response:
@@ -161,9 +194,37 @@ class KannelGateway:
             state, outcome = DLR_TYPES[int(query.get("type", b""))]
         except (ValueError, KeyError):
             return web.Response(status=400, text="id and a known type are required")
+        if not 0 < sms_id <= MAX_SMS_ID:  # no SMS of ours has it: a report that can never apply
+            return web.Response(status=400, text="unknown id")
         smsc_id = query.get("smsc_id", b"").decode("ascii", errors="replace").strip()[:64] or None
         await inbox.report(DeliveryReport(sms_id, state, outcome, smsc_id))
         return web.Response(text="")
+
+
+def with_credentials(url: str, secret: str) -> str:
+    """``url`` with the secret as its user-info: Kannel sends that as an Authorization header."""
+    parts = urlsplit(url.rstrip("/"))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{KANNEL_USER}:{secret}@{host}"))
+
+
+def _credential(request: web.Request) -> bytes:
+    """The password of the request's Basic credentials, else the ``secret`` query parameter of a get-url."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).partition(b":")[2]
+        except (binascii.Error, ValueError):
+            return b""
+    return _raw_query(request).get("secret", b"")
+
+
+def _token(value: bytes, limit: int) -> str | None:
+    """An id or an address as the gateway gave it: printable ASCII within ``limit``, else None."""
+    text = value.decode("ascii", errors="replace").strip()
+    if not text or len(text) > limit or not text.isprintable() or "\ufffd" in text:
+        return None
+    return text
 
 
 def _raw_query(request: web.Request) -> dict[str, bytes]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import BaseMiddleware, F, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import (
     CallbackQuery,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -16,8 +18,14 @@ from aiogram.types import (
     Update,
 )
 
+from bot.access import Rule, parse_address
+from bot.channels.telegram.sender import FEEDBACK_PREFIX
+from bot.feedback import Change
 from bot.pipeline import Inbound, Outcome, Pipeline
-from bot.texts import LANGUAGE_NAMES, LANGUAGES, T, text
+from bot.reading import LATIN, SCRIPTS
+from bot.stats import percent, seconds, traffic_since
+from bot.store.models import Vote
+from bot.texts import LANGUAGE_NAMES, LANGUAGES, SCRIPT_NAMES, T, text
 from inference.queue import RequestQueue
 from soro.settings import Settings
 
@@ -38,19 +46,49 @@ class UpdateKeyMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
+class AccessMiddleware(BaseMiddleware):
+    """Blocked users and those outside a pilot's allow-list reach no handler (``/forget`` excepted): one polite
+    notice, then silence."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, Message) and not (event.text or "").startswith("/forget"):
+            pipeline: Pipeline = data["pipeline"]
+            refused = await pipeline.refusal(CHANNEL, str(event.chat.id))
+            if refused is not None:
+                if refused.notice:
+                    await event.answer(refused.notice)
+                return None
+        return await handler(event, data)
+
+
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES]
+            [InlineKeyboardButton(text=LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES],
+            [InlineKeyboardButton(text=SCRIPT_NAMES[code], callback_data=f"script:{code}") for code in SCRIPTS],
         ]
     )
 
 
 def build_router() -> Router:
     router = Router(name="telegram")
+    router.message.outer_middleware(AccessMiddleware())
 
     async def first_time(pipeline: Pipeline, update_key: str) -> bool:
         return await pipeline.first_time(CHANNEL, update_key)
+
+    async def operator_language(message: Message, pipeline: Pipeline, settings: Settings) -> str | None:
+        """The operator's language, or None (and a polite refusal) when the sender is no operator."""
+        language = await pipeline.language(CHANNEL, str(message.chat.id))
+        if message.from_user is None or message.from_user.id not in settings.operator_ids:
+            await message.answer(text(T.NOT_OPERATOR, language))
+            return None
+        return language
 
     @router.message(CommandStart())
     async def start(message: Message, pipeline: Pipeline, update_key: str) -> None:
@@ -89,11 +127,62 @@ def build_router() -> Router:
     ) -> None:
         if not await first_time(pipeline, update_key):
             return
-        language = await pipeline.language(CHANNEL, str(message.chat.id))
-        if message.from_user is None or message.from_user.id not in settings.operator_ids:
-            await message.answer(text(T.NOT_OPERATOR, language))
+        language = await operator_language(message, pipeline, settings)
+        if language is None:
             return
-        await message.answer(text(T.STATS, language, backlog=await queue.backlog()))
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = await traffic_since(pipeline.sessions, midnight)
+        lines = [
+            text(
+                T.STATS,
+                language,
+                messages=today.messages,
+                answers=today.answers,
+                notices=today.notices,
+                median=seconds(today.median_latency),
+                backlog=await queue.backlog(),
+            )
+        ]
+        for model in today.models:
+            lines.append(
+                text(
+                    T.STATS_MODEL,
+                    language,
+                    model=model.model,
+                    answers=model.answers,
+                    notices=model.notices,
+                    up=model.up,
+                    down=model.down,
+                    share=percent(model.up_share),
+                    latency=seconds(model.median_latency),
+                )
+            )
+        await message.answer("\n".join(lines))
+
+    access_commands: dict[str, tuple[Rule, bool, T]] = {
+        "block": ("blocked", True, T.BLOCK_DONE),
+        "unblock": ("blocked", False, T.UNBLOCK_DONE),
+        "allow": ("allowed", True, T.ALLOW_DONE),
+        "disallow": ("allowed", False, T.DISALLOW_DONE),
+    }
+
+    @router.message(Command(*access_commands))
+    async def access(
+        message: Message, command: CommandObject, pipeline: Pipeline, settings: Settings, update_key: str
+    ) -> None:
+        if not await first_time(pipeline, update_key):
+            return
+        language = await operator_language(message, pipeline, settings)
+        if language is None:
+            return
+        target = parse_address(command.args or "")
+        if target is None:
+            await message.answer(text(T.ACCESS_USAGE, language))
+            return
+        rule, value, done = access_commands[command.command]
+        by = str(message.from_user.id) if message.from_user else ""
+        await pipeline.access.set_rule(*target, rule, value, by=by)
+        await message.answer(text(done, language, who=target[1]))
 
     @router.message(F.text.startswith("/"))
     async def unknown_command(message: Message, pipeline: Pipeline, update_key: str) -> None:
@@ -110,8 +199,57 @@ def build_router() -> Router:
         await query.answer(text(T.LANGUAGE_SET, code))
         await query.bot.send_message(query.message.chat.id, text(T.HELP, code))  # type: ignore[union-attr]
 
+    @router.callback_query(F.data.startswith(f"{FEEDBACK_PREFIX}:"))
+    async def vote(query: CallbackQuery, pipeline: Pipeline) -> None:
+        choice, _, request_id = (query.data or "").removeprefix(f"{FEEDBACK_PREFIX}:").partition(":")
+        if choice not in (Vote.UP, Vote.DOWN) or not request_id:
+            await query.answer()
+            return
+        voter = str(query.from_user.id)  # in a group, whoever tapped
+        rated = await pipeline.feedback.rate(request_id, Vote(choice), voter)
+        if rated is None:
+            chat = str(query.message.chat.id) if query.message is not None else voter
+            await query.answer(text(T.FEEDBACK_GONE, await pipeline.language(CHANNEL, chat)))
+            return
+        await query.answer(
+            text(T.FEEDBACK_CHANGED if rated.change is Change.CHANGED else T.FEEDBACK_THANKS, rated.language)
+        )
+        if rated.vote is Vote.DOWN and rated.change is not Change.SAME and query.message is not None:
+            chat_id = query.message.chat.id
+            # Not selective: in a group it would reach nobody (the question mentions and replies to no one);
+            # only the voter's reply becomes the comment.
+            asked = await query.bot.send_message(  # type: ignore[union-attr]
+                chat_id, text(T.FEEDBACK_WHY, rated.language), reply_markup=ForceReply()
+            )
+            await pipeline.feedback.asked_why(chat_id, asked.message_id, rated.feedback_id, voter)
+
+    @router.callback_query(F.data.startswith("script:"))
+    async def choose_script(query: CallbackQuery, pipeline: Pipeline) -> None:
+        code = (query.data or "").removeprefix("script:")
+        if code not in SCRIPTS or query.message is None:
+            await query.answer()
+            return
+        chat_id = str(query.message.chat.id)
+        await pipeline.set_script(CHANNEL, chat_id, code)
+        language = await pipeline.language(CHANNEL, chat_id)
+        await query.answer(text(T.SCRIPT_LATIN if code == LATIN else T.SCRIPT_CYRILLIC, language))
+
     @router.message()
     async def turn(message: Message, pipeline: Pipeline, update_key: str) -> None:
+        reply = message.reply_to_message
+        if (
+            reply is not None
+            and message.text
+            and message.from_user is not None
+            and await pipeline.feedback.comment(
+                message.chat.id, reply.message_id, str(message.from_user.id), message.text
+            )
+        ):
+            if await first_time(pipeline, update_key):
+                await message.answer(
+                    text(T.FEEDBACK_COMMENT_THANKS, await pipeline.language(CHANNEL, str(message.chat.id)))
+                )
+            return
         # A photo's caption is not taken as a question: the model would answer without seeing the photo.
         accepted = await pipeline.accept(
             Inbound(channel=CHANNEL, address=str(message.chat.id), text=message.text, dedup_key=update_key)

@@ -24,6 +24,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.base import Sent, Undeliverable
 from bot.channels.telegram.previews import AnswerStats, LinkEstimate, Preview, PreviewPolicy
@@ -78,6 +79,20 @@ class ApiMiddleware(BaseRequestMiddleware):
         if isinstance(text, str):
             self.metrics.telegram_bytes_sent.labels(name).inc(len(text.encode()))
         return response
+
+
+FEEDBACK_PREFIX = "fb"  # callback data: fb:up:<request id> (42 bytes of Telegram's 64)
+
+
+def feedback_keyboard(request_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text="👍", callback_data=f"{FEEDBACK_PREFIX}:up:{request_id}"),
+                InlineKeyboardButton(text="👎", callback_data=f"{FEEDBACK_PREFIX}:down:{request_id}"),
+            ]
+        ]
+    )
 
 
 class TelegramSender:
@@ -148,19 +163,36 @@ class TelegramSender:
         parts = split_message(text) or [text]
         ids: list[str] = []
         for index, part in enumerate(parts):
+            # The buttons ride on the last part's own call: no extra call on a slow link.
+            markup = feedback_keyboard(target.request_id) if target.feedback and index == len(parts) - 1 else None
             if index == 0 and preview is not None and preview.message_id is not None:
                 # Group chats: the preview message becomes the answer's first part.
-                await self._retrying(
-                    chat_id, partial(self._edit, chat_id, preview.message_id, part), ignore_not_modified=True
+                edited = await self._retrying(
+                    chat_id, partial(self._edit, chat_id, preview.message_id, part, markup), ignore_not_modified=True
                 )
+                if edited is None and markup is not None:  # the preview already showed this text: add the buttons
+                    await self._retrying(
+                        chat_id,
+                        partial(
+                            self.bot.edit_message_reply_markup,
+                            chat_id=chat_id,
+                            message_id=preview.message_id,
+                            reply_markup=markup,
+                        ),
+                        ignore_not_modified=True,
+                    )
                 ids.append(str(preview.message_id))
             else:
-                message = await self._retrying(chat_id, partial(self.bot.send_message, chat_id, part))
+                message = await self._retrying(
+                    chat_id, partial(self.bot.send_message, chat_id, part, reply_markup=markup)
+                )
                 ids.append(str(message.message_id))
         return Sent("\n\n".join(parts), ids)
 
-    async def _edit(self, chat_id: int, message_id: int, text: str) -> object:
-        return await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
+    async def _edit(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> object:
+        return await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
 
     async def _retrying(
         self, chat_id: int, call: Callable[[], Awaitable[Any]], ignore_not_modified: bool = False

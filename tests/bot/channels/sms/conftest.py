@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,7 @@ from bot.services import Services
 from bot.store.models import InboundKey, Message, Request, Role
 from inference.queue import ReplyEvent, ReplyKind
 from inference.worker import Worker, llm_client
+from soro.logs import QUIET_LOGGERS
 from soro.metrics import WorkerMetrics
 from soro.ports import free_port
 from soro.settings import Settings
@@ -143,7 +145,7 @@ SmsStackFactory = Callable[..., AbstractAsyncContextManager[SmsStack]]
 
 @pytest.fixture
 def make_sms_stack(sqlite_url: str, redis_url: str, tmp_path: Path) -> SmsStackFactory:
-    """SMS stacks on a fresh SQLite database; ``database_url=`` runs one on another database."""
+    """SMS stacks on a fresh SQLite database; ``database_url=`` / ``redis_url=`` run one on others."""
 
     def make(
         workers: int = 0,
@@ -155,6 +157,7 @@ def make_sms_stack(sqlite_url: str, redis_url: str, tmp_path: Path) -> SmsStackF
     ) -> Any:
         """``kannel_bot_url``: where Kannel sends MO and reports, when not straight to the bot (a proxy)."""
         database_url = overrides.pop("database_url", sqlite_url)
+        stack_redis_url = overrides.pop("redis_url", redis_url)
         port = overrides.pop("http_port", None) or free_port()
         bot_url = kannel_bot_url or f"http://127.0.0.1:{port}"
         secret = secrets.token_hex(16)
@@ -171,13 +174,36 @@ def make_sms_stack(sqlite_url: str, redis_url: str, tmp_path: Path) -> SmsStackF
             "sms_gateway_retry_max_seconds": 1.0,
         }
         values.update(overrides)
-        settings = stack_settings(database_url, redis_url, llm_base_url, llm_model, **values)
+        settings = stack_settings(database_url, stack_redis_url, llm_base_url, llm_model, **values)
         return running_sms_stack(settings, kannel, workers)
 
     return make
 
 
 @pytest.fixture
+def private_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every log line at every level, as a process set up by ``setup_logging`` at DEBUG would write them."""
+    caplog.set_level(logging.DEBUG)
+    for name in QUIET_LOGGERS:
+        caplog.set_level(logging.WARNING, logger=name)
+    return caplog
+
+
+def assert_private(logs: str, secrets: list[str], numbers: list[str], texts: list[str]) -> None:
+    """No secret, no whole phone number and no message text in the log lines."""
+    for secret in secrets:
+        assert secret not in logs, "a secret in the logs"
+    for number in numbers:
+        assert number[-9:] not in logs, f"the number …{number[-4:]} in the logs"
+    words = {word for text in texts for word in text.split() if len(word) > 5}
+    assert not [word for word in words if word in logs], "message text in the logs"
+
+
+@pytest.fixture
 async def sms_stack(make_sms_stack: SmsStackFactory) -> AsyncIterator[SmsStack]:
     async with make_sms_stack() as stack:
         yield stack
+
+
+def secrets_of(stack: SmsStack) -> list[str]:
+    return [stack.settings.sms_mo_secret.get_secret_value(), stack.settings.sms_kannel_password.get_secret_value()]

@@ -62,7 +62,8 @@ async def test_the_entrypoint_renders_a_config_bearerbox_and_smsbox_run(tmp_path
         await eventually(lambda: _sendsms_answers(sendsms), 20)
         rendered = (tmp_path / "etc" / "kannel.conf").read_text()
         assert "$" not in rendered, "a placeholder was left unfilled"
-        assert 'get-url = "http://bot:8080/sms/kannel?secret=0123456789abcdef0123&id=%I' in rendered
+        assert 'post-url = "http://kannel:0123456789abcdef0123@bot:8080/sms/kannel?id=%I&' in rendered
+        assert "secret=" not in rendered, "the secret in a request line"
     finally:
         for process in reversed(boxes):
             process.terminate()

@@ -7,6 +7,7 @@ the model itself answers in ``test_e2e.py``.
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 from sqlalchemy import select
@@ -18,8 +19,8 @@ from bot.store.models import Conversation, DeliveryState, Message, OutboundSms, 
 from bot.texts import T, text
 from soro.metrics import BotMetrics
 from soro.ports import free_port
-from tajik.sms import ELLIPSIS, GSM7_ELLIPSIS, encoding_of, segment_count
-from tests.bot.channels.sms.conftest import SmsStack, SmsStackFactory, new_number
+from tajik.sms import ELLIPSIS, GSM7_ELLIPSIS, encoding_of, fit_to_budget, segment_count
+from tests.bot.channels.sms.conftest import SmsStack, SmsStackFactory, assert_private, new_number, secrets_of
 from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.stack import eventually
 
@@ -157,6 +158,12 @@ async def test_an_mo_without_the_secret_is_refused(sms_stack: SmsStack) -> None:
             assert response.status == 403
     async with sms_stack.http.get(f"{sms_stack.base_url}/sms/kannel/dlr?secret=wrong&id=1&type=1") as response:
         assert response.status == 403
+    for credentials in (b"kannel:wrong", b"kannel:", b"", b"\xff"):
+        auth = {"Authorization": "Basic " + base64.b64encode(credentials).decode(), "X-Kannel-From": "+992901234567"}
+        async with sms_stack.http.post(
+            f"{sms_stack.base_url}/sms/kannel?id=forged-2&coding=0", data="Салом".encode(), headers=auth
+        ) as response:
+            assert response.status == 403
     assert await sms_stack.seen() == 0
     assert await sms_stack.rows(User) == []
 
@@ -194,23 +201,32 @@ async def test_an_answer_ready_while_kannel_is_down_is_delivered_once_it_is_back
 
 
 async def test_invalid_and_mixed_encodings_are_read_or_answered_and_nothing_is_lost(sms_stack: SmsStack) -> None:
-    emoji, utf8_as_gsm, cp1251, broken, garbage = (new_number() for _ in range(5))
+    emoji, utf8_as_gsm, cp1251, broken, garbage, bad_byte = (new_number() for _ in range(6))
     await sms_stack.kannel.inject(emoji, "Салом, чӣ хел? 😀")
     await sms_stack.kannel.inject(utf8_as_gsm, "Ҳаво чӣ гуна аст?", kind="text")  # UTF-8 bytes, coding 0
     await sms_stack.kannel.inject(cp1251, "Привет, как дела?".encode("cp1251"), kind="data")
     # A UCS-2 message with a lone surrogate in its second character: Kannel's own recoding would keep only "С".
     await sms_stack.kannel.inject(broken, b"\x04\x21\xd8\x00" + "алом дӯстон".encode("utf-16-be"))
     await sms_stack.kannel.inject(garbage, bytes(range(0x80, 0xC0)), kind="data")
-    await sms_stack.settle(5)
+    # UTF-8 that lost the second byte of "а" on the way: not Windows-1251 mojibake ("РЎР°…").
+    await sms_stack.kannel.inject(bad_byte, "Са".encode()[:3] + "лом, дӯстон".encode(), kind="data")
+    await sms_stack.settle(6)
 
     texts = sorted(await sms_stack.user_texts())
-    assert texts == sorted(["Салом, чӣ хел? 😀", "Ҳаво чӣ гуна аст?", "Привет, как дела?", "С\ufffdалом дӯстон"])
+    expected = [
+        "Салом, чӣ хел? 😀",
+        "Ҳаво чӣ гуна аст?",
+        "Привет, как дела?",
+        "С\ufffdалом дӯстон",
+        "С\ufffdлом, дӯстон",
+    ]
+    assert texts == sorted(expected)
     [unreadable] = await sms_stack.answers(garbage)
     assert unreadable.text == text(T.SMS_UNREADABLE, "tg")
     assert encoding_of(unreadable.text).value == "ucs2"
     assert sms_stack.metric("soro_messages_rejected_total", {"channel": "sms", "reason": "unreadable"}) == 1
     assert "Retrying request" not in sms_stack.kannel.log("smsbox"), "an MO was refused and sent again"
-    assert [m.role for m in await sms_stack.rows(Message)] == [Role.USER] * 4
+    assert [m.role for m in await sms_stack.rows(Message)] == [Role.USER] * 5
 
 
 async def test_an_answer_stored_before_a_crash_is_sent_once_after_the_restart(sms_stack: SmsStack) -> None:
@@ -279,3 +295,55 @@ async def test_a_wrong_sendsms_password_holds_answers_until_an_operator_fixes_it
         gateway.password = stack.kannel.config.password
         [sms] = await stack.answers(number)
         assert sms.text == "Душанбе."
+
+
+def long_question(length: int) -> str:
+    """A Tajik question of exactly ``length`` characters, ending in a letter (normalising keeps it whole)."""
+    return (TAJIK_SENTENCE * (length // len(TAJIK_SENTENCE) + 1))[: length - 1].rstrip() + "?"
+
+
+@pytest.mark.parametrize("length", [2000, 4000])
+async def test_a_long_question_through_kannel_reaches_the_bot_and_is_answered(
+    sms_stack: SmsStack, length: int, private_logs: pytest.LogCaptureFixture
+) -> None:
+    number, question = new_number(), long_question(length)
+    await sms_stack.kannel.inject(number, question)
+    request = await sms_stack.open_request()
+    assert await sms_stack.user_texts() == [question]
+    await sms_stack.publish_answer(request, "Душанбе.")
+    [sms] = await sms_stack.answers(number)
+    assert sms.text == "Душанбе."
+    assert "Retrying request" not in sms_stack.kannel.log("smsbox"), "the bot refused the MO at first"
+    assert_private(private_logs.text, secrets_of(sms_stack), [number], [question])
+
+
+async def test_a_question_over_the_input_limit_gets_the_polite_refusal(sms_stack: SmsStack) -> None:
+    number, limit = new_number(), sms_stack.settings.max_input_chars
+    await sms_stack.kannel.inject(number, long_question(limit + 1))
+    [sms] = await sms_stack.answers(number)
+    assert sms.text == fit_to_budget(text(T.TOO_LONG, "tg", limit=limit), sms_stack.settings.sms_segment_budget)[0]
+    assert await sms_stack.rows(Request) == []
+
+
+async def test_a_request_line_too_long_even_for_the_bot_leaks_no_secret_number_or_text(
+    sms_stack: SmsStack, private_logs: pytest.LogCaptureFixture
+) -> None:
+    # An old get-url configuration and a question longer than any request line the bot reads.
+    secret, number = sms_stack.settings.sms_mo_secret.get_secret_value(), new_number()
+    query = f"secret={secret}&id=long-1&from=%2B{number[1:]}&text={'%D0%A1%D0%B0%D0%BB%D0%BE%D0%BC+' * 1200}"
+    async with sms_stack.http.get(f"{sms_stack.base_url}/sms/kannel?{query}&coding=0&charset=UTF-8") as response:
+        assert response.status == 400
+    assert "Error handling request" in private_logs.text, "the refusal was not logged at all"
+    assert_private(private_logs.text, secrets_of(sms_stack), [number], ["Салом"])
+    assert "%D0%A1" not in private_logs.text, "message text in the logs"
+
+
+async def test_a_legacy_get_url_of_a_4000_character_question_is_still_read(sms_stack: SmsStack) -> None:
+    secret, number = sms_stack.settings.sms_mo_secret.get_secret_value(), new_number()
+    question = long_question(sms_stack.settings.max_input_chars)
+    text_bytes = "".join(f"%{b:02X}" for b in question.encode("utf-16-be"))
+    query = f"secret={secret}&id=legacy-1&from=%2B{number[1:]}&text={text_bytes}&coding=2&charset=UTF-16BE"
+    async with sms_stack.http.get(f"{sms_stack.base_url}/sms/kannel?{query}") as response:
+        assert response.status == 200
+    await sms_stack.open_request()
+    assert await sms_stack.user_texts() == [question]

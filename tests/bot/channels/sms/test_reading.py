@@ -31,6 +31,26 @@ def test_windows_1251_from_old_integrations_is_read() -> None:
     assert decode_text("Привет, как дела?".encode("cp1251"), "UTF-8") == "Привет, как дела?"
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # The second byte of "а" lost on the way: that one character is damaged, the rest is kept.
+        ("Са".encode()[:3] + "лом, дӯстон".encode(), "С\ufffdлом, дӯстон"),
+        # One byte flipped inside a long Tajik question.
+        (TAJIK.encode()[:9] + b"\xff" + TAJIK.encode()[10:], TAJIK[:4] + "\ufffd\ufffd" + TAJIK[5:]),
+    ],
+    ids=["lost-byte", "flipped-byte"],
+)
+def test_utf8_with_one_bad_byte_keeps_the_rest_and_marks_the_damage(data: bytes, expected: str) -> None:
+    assert decode_text(data, "UTF-8") == expected
+    assert decode_text(data, "") == expected  # no charset given: the same reading
+
+
+@pytest.mark.parametrize("sentence", ["Привет, как дела?", "ПРИВЕТ! Всё хорошо — спасибо.", "Я", "Ёж «Ъ» №5", "Ура"])
+def test_windows_1251_is_still_read_as_windows_1251(sentence: str) -> None:
+    assert decode_text(sentence.encode("cp1251"), "UTF-8") == sentence
+
+
 def test_a_broken_ucs2_unit_costs_one_character_not_the_rest_of_the_message() -> None:
     data = "Са".encode("utf-16-be") + b"\xdc\x00" + "лом, дӯстон".encode("utf-16-be")
     assert decode_text(data, "UTF-16BE", ucs2=True) == "Са\ufffdлом, дӯстон"

@@ -83,7 +83,8 @@ def export(
     out: Annotated[Path, typer.Argument(help="model folder to write")],
     base_model: Annotated[str | None, typer.Option(help="base of a LoRA adapter, if not the one it recorded")] = None,
     eval_results: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="results JSON for the model card")
+        Path | None,
+        typer.Option(exists=True, help="results.json of `soro eval run` (or its run folder) for the model card"),
     ] = None,
     dtype: Annotated[ExportDtypeChoice, typer.Option(help="dtype of the saved weights")] = ExportDtypeChoice.bfloat16,
     name: Annotated[str | None, typer.Option(help="model name in the card (default: the folder name)")] = None,

@@ -43,7 +43,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
     labels: set[str] = set()
     for path in paths:
         description, results = read_run(path)
-        label = str(description.get("name") or path.name)
+        label = description.name or path.name
         if label in labels:
             label = f"{label} ({path.name})"
         labels.add(label)

@@ -21,7 +21,16 @@ from training.config import config_to_dict
 from training.eval.backends.base import Backend, UnsupportedByBackend
 from training.eval.config import EvalConfig, ModelConfig
 from training.eval.records import DatasetError
-from training.eval.results import RUN_FILE, TABLE_FILE, TaskResult, markdown_table, write_task_result
+from training.eval.results import (
+    RUN_FILE,
+    TABLE_FILE,
+    EvalResults,
+    TaskResult,
+    markdown_table,
+    model_hash,
+    scores_of,
+    write_task_result,
+)
 from training.eval.tasks import run_task
 
 log = logging.getLogger(__name__)
@@ -63,6 +72,16 @@ def _write_summary(out_dir: Path, run: dict[str, Any], results: list[TaskResult]
     if run["skipped"]:
         table += "\nSkipped:\n\n" + "".join(f"- {name}: {why}\n" for name, why in run["skipped"].items())
     (out_dir / TABLE_FILE).write_text(table, encoding="utf-8")
+    backend = run["backend"]
+    local = backend.get("kind") == "local"
+    EvalResults(
+        name=run["name"],
+        model=str(backend.get("path") if local else backend.get("model") or backend.get("base_url")),
+        model_hash=model_hash(Path(backend["path"])) if local else None,
+        date=run["finished_at"],
+        backend=str(backend.get("kind")),
+        scores=scores_of(results),
+    ).write(out_dir)
 
 
 async def run_suite(config: EvalConfig, backend: Backend, out_dir: Path, *, system_prompt: str) -> RunOutcome:

@@ -68,7 +68,7 @@ async def test_run_and_compare_write_tables_and_a_chart_with_noise_markers(
         await backend.aclose()
     # A second run that scored exactly the same, e.g. the model reloaded.
     shutil.copytree(tmp_path / "runs" / "oracle", tmp_path / "runs" / "again")
-    run_file = tmp_path / "runs" / "again" / "run.json"
+    run_file = tmp_path / "runs" / "again" / "results.json"
     run_file.write_text(
         json.dumps({**json.loads(run_file.read_text(encoding="utf-8")), "name": "again"}), encoding="utf-8"
     )

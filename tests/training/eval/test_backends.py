@@ -29,10 +29,9 @@ TASKS = {
 }
 
 
-def _check_scores(outcome: RunOutcome) -> None:
-    assert outcome.skipped == {}
+def _check_scores(outcome: RunOutcome, *, timed: bool) -> None:
     results = {result.task: result for result in outcome.results}
-    assert set(results) == TASKS
+    assert set(results) == (TASKS if timed else TASKS - {"latency"})
     for task in MCQ_TASKS:
         assert 0.0 <= results[task].headline.value <= 1.0
         assert len(results[task].items) == len(results[task].item_ids) > 0
@@ -43,20 +42,24 @@ def _check_scores(outcome: RunOutcome) -> None:
     tokens_per_char = results["bpc_tajik"].metric("tokens_per_char").value
     assert bits == pytest.approx(9 * tokens_per_char, rel=0.25)
     assert 0.0 <= results["tajik_replies"].headline.value <= 1.0
-    assert results["latency"].metric("latency_p90_s").value >= results["latency"].metric("latency_p50_s").value > 0
+    if timed:
+        assert outcome.skipped == {}
+        assert results["latency"].metric("latency_p90_s").value >= results["latency"].metric("latency_p50_s").value > 0
 
 
 @pytest.mark.train
 def test_every_task_runs_on_a_local_model_folder(local_run: RunOutcome) -> None:
-    _check_scores(local_run)
+    _check_scores(local_run, timed=False)
+    # A local model generates in batches: no per-request time exists, so latency is not reported at all.
+    assert set(local_run.skipped) == {"latency"} and "per streamed request" in local_run.skipped["latency"]
     results = {result.task: result for result in local_run.results}
+    assert not any("seconds" in item for item in results["tajik_replies"].items)
     for task in MCQ_TASKS:
         assert results[task].scoring == "loglikelihood"
         for item in results[task].items:
             # The pick is the letter the model finds most likely.
             scores = item["loglikelihoods"]
             assert item["prediction"] == "ABCDEFG"[scores.index(max(scores))]
-    assert results["latency"].metric("first_token_p50_s").value <= results["latency"].metric("latency_p50_s").value
 
 
 @pytest.mark.train
@@ -74,7 +77,7 @@ async def test_a_local_model_can_answer_multiple_choice_by_generation(
 
 @pytest.mark.slow
 def test_every_task_runs_on_a_real_vllm_endpoint(vllm_run: RunOutcome, vllm_server: ServedModel) -> None:
-    _check_scores(vllm_run)
+    _check_scores(vllm_run, timed=True)
     results = {result.task: result for result in vllm_run.results}
     assert all(results[task].scoring == "generation" for task in MCQ_TASKS)
     first_token = results["latency"].metric("first_token_p50_s").value

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class Endpoint:
     kind = "endpoint"
     supports_loglikelihood = False
+    measures_latency = True
 
     def __init__(
         self,

@@ -8,7 +8,6 @@ and the same task run through ``lm_eval --model hf`` agree item by item.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +25,7 @@ LocalPrecision = Literal["auto", "bf16-true", "32-true"]
 class LocalModel:
     kind = "local"
     supports_loglikelihood = True
+    measures_latency = False
 
     def __init__(
         self, path: Path, *, precision: LocalPrecision = "auto", batch_size: int = 8, max_length: int = 2048
@@ -138,23 +138,19 @@ class LocalModel:
             for i, row in enumerate(ids):
                 input_ids[i, width - len(row) :] = torch.tensor(row)
                 mask[i, width - len(row) :] = 1
-            clock = _FirstTokenClock() if len(batch) == 1 else None
-            started = time.perf_counter()
             with torch.inference_mode():
                 generated = self.model.generate(  # type: ignore[operator]  # typed as a tensor attribute
                     input_ids=input_ids.to(self.device),
                     attention_mask=mask.to(self.device),
                     generation_config=config,
-                    streamer=clock,
                 )
-            seconds = time.perf_counter() - started
             for row in generated[:, width:]:
                 tokens = _until_end(row, self._end_ids)
                 out.append(
                     Generation(
                         text=str(self.tokenizer.decode(tokens, skip_special_tokens=True)).strip(),
-                        seconds=seconds,
-                        first_token_seconds=clock.seconds(started) if clock is not None else None,
+                        seconds=None,
+                        first_token_seconds=None,
                         completion_tokens=len(tokens),
                     )
                 )
@@ -188,22 +184,3 @@ def _until_end(row: torch.Tensor, end_ids: frozenset[int]) -> list[int]:
             break
         tokens.append(int(token))
     return tokens
-
-
-class _FirstTokenClock:
-    """A generation streamer that only notes when the first new token arrives (the prompt arrives first)."""
-
-    def __init__(self) -> None:
-        self._puts = 0
-        self._first_token_at: float | None = None
-
-    def put(self, value: object) -> None:
-        self._puts += 1
-        if self._puts == 2:
-            self._first_token_at = time.perf_counter()
-
-    def end(self) -> None:
-        return None
-
-    def seconds(self, started: float) -> float | None:
-        return None if self._first_token_at is None else self._first_token_at - started

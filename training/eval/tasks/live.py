@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tajik import char_budget, segment_count
 from training.data.langid import tajik_score
-from training.eval.backends.base import Backend, Generation, Messages
+from training.eval.backends.base import Backend, Generation, Messages, UnsupportedByBackend
 from training.eval.records import DatasetError, read_records
 from training.eval.results import Metric, TaskResult
 
@@ -34,7 +34,12 @@ def conversation(prompt: str, system_prompt: str) -> Messages:
 
 def _details(prompts: Sequence[str], generations: Sequence[Generation]) -> list[dict[str, object]]:
     return [
-        {"id": str(i), "prompt": prompt, "reply": generation.text, "seconds": round(generation.seconds, 3)}
+        {
+            "id": str(i),
+            "prompt": prompt,
+            "reply": generation.text,
+            **({} if generation.seconds is None else {"seconds": round(generation.seconds, 3)}),
+        }
         for i, (prompt, generation) in enumerate(zip(prompts, generations, strict=True))
     ]
 
@@ -101,13 +106,20 @@ async def score_latency(
     """Percentiles of the time to the whole answer and to its first token, ``concurrency`` requests at a time.
 
     A reply with no token at all counts its whole time as time to first token: the user saw nothing sooner.
+    Only a backend that times each request on its own (a served model, streamed) is measured: a local model's
+    batch time given to every item would make percentiles and their intervals say nothing.
     """
+    if not backend.measures_latency:
+        raise UnsupportedByBackend(
+            f"latency is timed per streamed request on a served model; a {backend.kind} backend generates in "
+            "batches and gives no per-request times (run this task against the endpoint that serves the model)"
+        )
     generations = await backend.generate(
         [conversation(p, system_prompt) for p in prompts], max_tokens=max_tokens, concurrency=concurrency
     )
-    total = [[generation.seconds] for generation in generations]
+    total = [[_timed(generation.seconds)] for generation in generations]
     first = [
-        [generation.seconds if generation.first_token_seconds is None else generation.first_token_seconds]
+        [_timed(generation.seconds if generation.first_token_seconds is None else generation.first_token_seconds)]
         for generation in generations
     ]
     return TaskResult(
@@ -127,3 +139,9 @@ async def score_latency(
             for detail, row, generation in zip(_details(prompts, generations), first, generations, strict=True)
         ],
     )
+
+
+def _timed(seconds: float | None) -> float:
+    if seconds is None:
+        raise UnsupportedByBackend("the backend returned a reply without its time")
+    return seconds

@@ -41,7 +41,8 @@ def _check_scores(outcome: RunOutcome, *, timed: bool) -> None:
     # A random model over a 512-token vocabulary spends about log2(512) = 9 bits per token.
     tokens_per_char = results["bpc_tajik"].metric("tokens_per_char").value
     assert bits == pytest.approx(9 * tokens_per_char, rel=0.25)
-    assert 0.0 <= results["tajik_replies"].headline.value <= 1.0
+    # The tiny model has random weights: whatever letters it strings together, none of its replies is Tajik.
+    assert results["tajik_replies"].headline.value == 0.0, results["tajik_replies"].items
     if timed:
         assert outcome.skipped == {}
         assert results["latency"].metric("latency_p90_s").value >= results["latency"].metric("latency_p50_s").value > 0

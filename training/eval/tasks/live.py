@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tajik import char_budget, segment_count
-from training.data.langid import tajik_score
+from training.common.language import reply_language
 from training.eval.backends.base import Backend, Generation, Messages, UnsupportedByBackend
 from training.eval.records import DatasetError, read_records
 from training.eval.results import Metric, TaskResult
@@ -48,17 +48,24 @@ async def score_tajik_replies(
     name: str, prompts: Sequence[str], backend: Backend, *, system_prompt: str, max_tokens: int
 ) -> TaskResult:
     generations = await backend.generate([conversation(p, system_prompt) for p in prompts], max_tokens=max_tokens)
-    # The same offline language ID that decides which documents the training corpus keeps as Tajik.
-    judged = [tajik_score(generation.text) for generation in generations]
+    # The short-text decision the SFT filter uses too: printable text, real Tajik words, no foreign letters.
+    judged = [reply_language(generation.text) for generation in generations]
     return TaskResult(
         task=name,
         kind="tajik_replies",
         scoring="generation",
         item_ids=[str(i) for i in range(len(prompts))],
-        metrics=[Metric("tajik_share", "mean", True, [[1.0 if is_tajik else 0.0] for is_tajik, _ in judged])],
+        metrics=[Metric("tajik_share", "mean", True, [[1.0 if verdict.is_tajik else 0.0] for verdict in judged])],
         items=[
-            {**detail, "tajik": is_tajik, "language_score": round(score, 3)}
-            for detail, (is_tajik, score) in zip(_details(prompts, generations), judged, strict=True)
+            {
+                **detail,
+                "tajik": verdict.is_tajik,
+                "language": verdict.reason,
+                "language_score": round(verdict.score, 3),
+                "word_evidence": round(verdict.word_evidence, 3),
+                "printable_share": round(verdict.printable_share, 3),
+            }
+            for detail, verdict in zip(_details(prompts, generations), judged, strict=True)
         ],
     )
 

@@ -7,6 +7,7 @@ the Tajik steps: legacy-font repair, Tajik-letter-aware language ID, +992 phone 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -266,8 +267,8 @@ class CurationConfig:
         return self.output_dir.with_name(f"{self.output_dir.name}.report")
 
 
-def load_curation_config(path: str | Path) -> CurationConfig:
-    return load_config(path, CurationConfig)
+def load_curation_config(path: str | Path, overrides: Sequence[str] = ()) -> CurationConfig:
+    return load_config(path, CurationConfig, overrides=overrides)
 
 
 def resume_fingerprint(config: CurationConfig) -> dict[str, Any]:

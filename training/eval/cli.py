@@ -66,9 +66,14 @@ def run(
 
     async def main() -> int:
         assert suite.model is not None
+        from training.eval.progress import new_progress
+
         backend = open_backend(suite.model)
         try:
-            outcome = await run_suite(suite, backend, out_dir, system_prompt=settings.system_prompt)
+            with new_progress() as progress:
+                outcome = await run_suite(
+                    suite, backend, out_dir, system_prompt=settings.system_prompt, progress=progress
+                )
         finally:
             await backend.aclose()
         typer.echo((outcome.out_dir / "results.md").read_text(encoding="utf-8"))

@@ -13,13 +13,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
 from training.config import config_to_dict
 from training.eval.backends.base import Backend, UnsupportedByBackend
 from training.eval.config import EvalConfig, ModelConfig
+from training.eval.progress import task_bar
 from training.eval.records import DatasetError
 from training.eval.results import (
     RUN_FILE,
@@ -32,6 +33,9 @@ from training.eval.results import (
     write_task_result,
 )
 from training.eval.tasks import run_task
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +88,10 @@ def _write_summary(out_dir: Path, run: dict[str, Any], results: list[TaskResult]
     ).write(out_dir)
 
 
-async def run_suite(config: EvalConfig, backend: Backend, out_dir: Path, *, system_prompt: str) -> RunOutcome:
-    """Run the tasks one after another, writing each result as soon as it is ready."""
+async def run_suite(
+    config: EvalConfig, backend: Backend, out_dir: Path, *, system_prompt: str, progress: Progress | None = None
+) -> RunOutcome:
+    """Run the tasks one after another, writing each result as soon as it is ready (a bar each on ``progress``)."""
     run: dict[str, Any] = {
         "name": config.name,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -98,14 +104,15 @@ async def run_suite(config: EvalConfig, backend: Backend, out_dir: Path, *, syst
     for task in config.tasks:
         log.info("task %s: running", task.name)
         try:
-            result = await run_task(
-                task,
-                backend,
-                data_root=config.data_root,
-                scoring=config.scoring,
-                system_prompt=system_prompt,
-                limit=config.limit,
-            )
+            with task_bar(progress, task.name):
+                result = await run_task(
+                    task,
+                    backend,
+                    data_root=config.data_root,
+                    scoring=config.scoring,
+                    system_prompt=system_prompt,
+                    limit=config.limit,
+                )
         except (DatasetError, UnsupportedByBackend, openai.APIError) as exc:
             # A missing file, a backend that cannot do the task, or an endpoint that refused a request
             # (e.g. a prompt longer than its context): the other tasks still run.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import sys
 from dataclasses import replace
@@ -60,6 +61,8 @@ async def test_run_and_compare_write_tables_and_a_chart_with_noise_markers(
         )
         assert code == 0, output
         assert "| tajlib | accuracy | 1.000 |" in output
+        # A progress bar per task, counting the requests it sent (8 TajLiB items, one reply each).
+        assert re.search(r"tajlib +━+ 8/8 +requests", output), output
     # The constant answerer's run is made in-process: the command line's part is already proven above.
     async with OpenAIStandIn(lambda messages: "A") as constant:
         backend = Endpoint(constant.base_url)

@@ -17,6 +17,7 @@ import openai
 from openai import AsyncOpenAI
 
 from training.common.bpc import BitsPerCharacter
+from training.eval import progress
 from training.eval.backends.base import Generation, Messages, UnsupportedByBackend
 
 if TYPE_CHECKING:
@@ -68,8 +69,11 @@ class Endpoint:
 
         async def one(messages: Messages) -> Generation:
             async with slots:
-                return await self._stream(model, messages, max_tokens)
+                generation = await self._stream(model, messages, max_tokens)
+            progress.advance()
+            return generation
 
+        progress.expect(len(conversations))
         return list(await asyncio.gather(*(one(messages) for messages in conversations)))
 
     async def _stream(self, model: str, messages: Messages, max_tokens: int) -> Generation:
@@ -107,8 +111,11 @@ class Endpoint:
 
         async def one(text: str) -> BitsPerCharacter:
             async with slots:
-                return await self._text_bits(model, text)
+                bits = await self._text_bits(model, text)
+            progress.advance()
+            return bits
 
+        progress.expect(len(texts))
         return list(await asyncio.gather(*(one(text) for text in texts)))
 
     async def _text_bits(self, model: str, text: str) -> BitsPerCharacter:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from training.common.bpc import BitsPerCharacter, bits_per_character
+from training.eval import progress
 from training.eval.backends.base import Generation, Messages
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class LocalModel:
         import torch
 
         pairs = [self._encode_pair(context, continuation) for context, continuation in requests]
+        progress.expect(len(pairs))
         scores: list[float] = []
         with torch.inference_mode():
             for start in range(0, len(pairs), self.batch_size):
@@ -92,6 +94,7 @@ class LocalModel:
                     positions = torch.arange(len(row) - len(continuation), len(row))
                     targets = torch.tensor(continuation)
                     scores.append(float(log_probs[i, positions, targets].sum()))
+                progress.advance(len(batch))
         return scores
 
     @property
@@ -127,6 +130,7 @@ class LocalModel:
             pad_token_id=self._pad_id,
         )
         prompts = [self._render(messages) for messages in conversations]
+        progress.expect(len(prompts))
         out: list[Generation] = []
         for start in range(0, len(prompts), batch_size):
             batch = prompts[start : start + batch_size]
@@ -154,6 +158,7 @@ class LocalModel:
                         completion_tokens=len(tokens),
                     )
                 )
+            progress.advance(len(batch))
         return out
 
     @property
@@ -169,12 +174,16 @@ class LocalModel:
             return await asyncio.to_thread(self._text_bits, texts)
 
     def _text_bits(self, texts: Sequence[str]) -> list[BitsPerCharacter]:
-        return [
-            bits_per_character(
-                self.model, self.tokenizer, [text], max_length=self.max_length, batch_size=self.batch_size
+        progress.expect(len(texts))
+        scores = []
+        for text in texts:
+            scores.append(
+                bits_per_character(
+                    self.model, self.tokenizer, [text], max_length=self.max_length, batch_size=self.batch_size
+                )
             )
-            for text in texts
-        ]
+            progress.advance()
+        return scores
 
 
 def _until_end(row: torch.Tensor, end_ids: frozenset[int]) -> list[int]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
 from training.common.bpc import bits_per_character
+from training.common.distributed import keep_fsdp_on_cpu, save_final
 from training.common.logs import CsvLogCallback
 from training.common.models import load_causal_lm, load_tokenizer
 from training.common.options import training_arguments
@@ -76,6 +77,7 @@ def run_cpt(config: CptConfig, *, callbacks: Sequence[TrainerCallback] = ()) -> 
         return final_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     args = training_arguments(TrainingArguments, output_dir, config.model, config.train)
+    keep_fsdp_on_cpu()
     tokenizer = load_tokenizer(config.model.name_or_path)
     # Rank 0 tokenises and fills the datasets cache; the other ranks then read it instead of redoing the work.
     with args.main_process_first(desc="tokenise and pack"):
@@ -106,7 +108,7 @@ def run_cpt(config: CptConfig, *, callbacks: Sequence[TrainerCallback] = ()) -> 
         trainer.train(resume_from_checkpoint=plan.checkpoint)
     metrics = trainer.evaluate()
 
-    trainer.save_model(str(final_dir))
+    save_final(trainer, final_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(final_dir))
         RunSummary(

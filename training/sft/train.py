@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from training.common.distributed import keep_fsdp_on_cpu, save_final
 from training.common.logs import CsvLogCallback
 from training.common.models import load_causal_lm, load_tokenizer
 from training.common.options import training_arguments
@@ -114,6 +115,7 @@ def build_sft_trainer(config: SftConfig, *, callbacks: Sequence[TrainerCallback]
         assistant_only_loss=False,
         completion_only_loss=False,
     )
+    keep_fsdp_on_cpu()
     tokenizer = load_tokenizer(config.model.name_or_path)
     with args.main_process_first(desc="validate and tokenise"):
         data = build_sft_data(
@@ -149,7 +151,7 @@ def run_sft(config: SftConfig, *, callbacks: Sequence[TrainerCallback] = ()) -> 
     else:
         trainer.train(resume_from_checkpoint=plan.checkpoint)
     metrics = trainer.evaluate()
-    trainer.save_model(str(final_dir))
+    save_final(trainer, final_dir)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(str(final_dir))
         RunSummary(

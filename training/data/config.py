@@ -208,6 +208,9 @@ class SlurmOptions:
 class RayOptions:
     cpus_per_task: int = 1
     mem_per_cpu_gb: float = 2.0
+    # The cluster to run on: "auto" (the one `ray start` made on this node), "HOST:PORT" of its head, or None
+    # for a private single-node Ray on 127.0.0.1 that lives as long as the command.
+    address: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ def make_executor(
     if options.kind == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 
-        connect_ray(options.ray)
         return RayPipelineExecutor(
             stage.pipeline,
             tasks=stage.tasks,

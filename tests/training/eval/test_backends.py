@@ -56,6 +56,11 @@ def test_every_task_runs_on_a_local_model_folder(local_run: RunOutcome) -> None:
     assert set(local_run.skipped) == {"latency"} and "per streamed request" in local_run.skipped["latency"]
     results = {result.task: result for result in local_run.results}
     assert not any("seconds" in item for item in results["tajik_replies"].items)
+    # results.json names the weights it measured by their hash.
+    from training.eval.results import model_hash, read_results
+
+    saved = read_results(local_run.out_dir)
+    assert saved.backend == "local" and saved.model_hash == model_hash(Path(saved.model)) is not None
     for task in MCQ_TASKS:
         assert results[task].scoring == "loglikelihood"
         for item in results[task].items:

@@ -9,7 +9,6 @@ import signal
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from bot.channels.sms import SmsChannel, sms_turn_options
 from bot.channels.telegram.previews import LinkEstimate
 from bot.channels.telegram.router import UpdateKeyMiddleware, build_router
 from bot.channels.telegram.sender import ApiMiddleware, TelegramSender
+from bot.channels.telegram.session import JsonSession
 from bot.delivery import DeliveryLoop
 from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
 from bot.pacing import OutboundLimiter
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def telegram_bot(settings: Settings, services: Services) -> tuple[Bot, TelegramSender]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session = JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     # No parse mode: model Markdown can never make a send fail.
     bot = Bot(
         settings.telegram_token.get_secret_value(), session=session, default=DefaultBotProperties(parse_mode=None)

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -235,11 +236,15 @@ async def run_one(args: argparse.Namespace, code: Path, kind: str, processes: in
                     text_update(i + 1, 1_000_000 + i % args.chats, QUESTION, user_id=1_000_000 + i % args.chats)
                     for i in range(args.updates)
                 ]
+                spy = await sampling(args.py_spy, tree[-1]) if args.py_spy else None
                 cpu_before, rss_before = cpu_seconds(tree), rss_bytes(tree)
                 started = time.perf_counter()
                 latencies, failures = await post_all(urls, updates, args.concurrency, deadline)
                 seconds = time.perf_counter() - started
                 cpu_after, rss_after = cpu_seconds(tree), rss_bytes(tree)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    await spy.wait()
                 if failures:
                     print(f"  {failures} updates were not answered 200", file=sys.stderr)
             stored, enqueued = await counts(database_url, redis, prefix)
@@ -261,6 +266,26 @@ async def run_one(args: argparse.Namespace, code: Path, kind: str, processes: in
         stored=stored - args.warmup,
         enqueued=enqueued - args.warmup,
     )
+
+
+async def sampling(output: Path, pid: int) -> asyncio.subprocess.Process:
+    """py-spy sampling one bot process while the measured updates arrive (collapsed stacks, for a flame graph)."""
+    spy = await asyncio.create_subprocess_exec(
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--output",
+        str(output),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.0)  # attached
+    return spy
 
 
 def quantile(values: Sequence[float], q: int) -> float:
@@ -314,6 +339,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per configuration at most")
     parser.add_argument("--code", nargs="+", type=Path, default=[REPO_ROOT], help="checkouts whose bot to run")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the bot process to this file")
+    parser.add_argument("--py-spy", type=Path, help="record py-spy samples of a bot process to this file")
     parser.add_argument("--redis-url", default=os.environ.get("SORO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument(
         "--postgres", default=os.environ.get("SORO_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")

@@ -146,6 +146,13 @@ class RequestQueue:
         entry_id = await self.redis.xadd(self.names.requests, {"data": request.to_json()})
         return _s(entry_id)
 
+    async def enqueue_many(self, requests: Sequence[TurnRequest]) -> list[str]:
+        """``enqueue`` for several turns in one round trip (in order)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for request in requests:
+                pipe.xadd(self.names.requests, {"data": request.to_json()})
+            return [_s(entry_id) for entry_id in await pipe.execute()]
+
     async def backlog(self) -> int:
         """Requests waiting for or held by a worker: the group's lag plus its pending entries."""
         try:

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     visibility_timeout_seconds: float = 60.0
     backlog_limit: int = 500
+    group_commit_linger_seconds: float = 0.001
+    group_commit_max: int = Field(default=128, ge=1)
 
     # Worker
     worker_concurrency: int = 64

@@ -65,12 +65,14 @@ class Figures:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the workers of ``soro bot --processes N``)."""
+    """``pid`` and its descendants (the bot processes of ``soro bot --processes N``), not multiprocessing's
+    resource tracker."""
     out = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):
             for child in (task / "children").read_text().split():
-                out.extend(process_tree(int(child)))
+                if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                    out.extend(process_tree(int(child)))
     return out
 
 

@@ -47,7 +47,9 @@ def telegram_dispatcher(services: Services) -> Dispatcher:
     return dispatcher
 
 
-async def run_bot(settings: Settings) -> None:
+async def run_bot(settings: Settings, process_index: int = 0, processes: int = 1) -> None:
+    """One bot process; of ``processes`` sharing the port (``bot.processes``), only the first delivers."""
+    delivering = process_index == 0
     sms_on = bool(settings.sms_kannel_url)
     services = Services.create(settings, {SMS: sms_turn_options(settings)} if sms_on else None)
     senders: dict[str, ChannelSender] = {}
@@ -79,15 +81,15 @@ async def run_bot(settings: Settings) -> None:
     app = build_http_app(services.metrics.registry, [services.check_database, services.check_redis], routes)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    await web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=processes > 1).start()
     log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, senders, services.metrics)
-    tasks = [asyncio.create_task(delivery.run(stop))]
+    tasks = [asyncio.create_task(delivery.run(stop))] if delivering else []
     if sms is not None:
         tasks.append(asyncio.create_task(sms.run(stop)))
     try:
-        if bot is not None and dispatcher is not None:
+        if bot is not None and dispatcher is not None and delivering:
             if settings.webhook_url:
                 await bot.set_webhook(
                     settings.webhook_url.rstrip("/") + WEBHOOK_PATH,

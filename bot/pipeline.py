@@ -13,9 +13,10 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,9 @@ from soro.settings import Settings
 from tajik import normalize
 
 log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Out = TypeVar("Out")
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,11 @@ class Pipeline:
         self.metrics = metrics
         self.turn_options = dict(turn_options or {})
         self.engine: AsyncEngine = sessions.kw["bind"]
-        self.accepts: GroupCommit[_Arrival, _Done] = GroupCommit(
-            self._accept_batch, settings.group_commit_linger_seconds, settings.group_commit_max
+        linger, most = settings.group_commit_linger_seconds, settings.group_commit_max
+        self.accepts: GroupCommit[_Arrival, _Done] = GroupCommit(self._accept_batch, linger, most)
+        self.claims: GroupCommit[tuple[str, float], Target | None] = GroupCommit(self._claim_batch, linger, most)
+        self.finishes: GroupCommit[tuple[ReplyEvent, str, str | None], None] = GroupCommit(
+            self._finish_batch, linger, most
         )
 
     def options(self, channel: str) -> TurnOptions:
@@ -174,28 +181,50 @@ class Pipeline:
     async def _store_batch(
         self, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
     ) -> list[_Done | BaseException]:
-        """One transaction for the batch. A message whose statements fail fails alone: the transaction is rolled
-        back and run again without it. A failed commit fails them all (nothing of theirs is stored)."""
-        outcomes: list[_Done | BaseException] = [RuntimeError("not stored")] * len(arrivals)
-        remaining = list(range(len(arrivals)))
+        queued = 0
+
+        async def one(connection: AsyncConnection, arrival: _Arrival) -> _Done:
+            nonlocal queued
+            done = await self._accept_one(connection, arrival, verdicts.get(id(arrival)), backlog + queued)
+            queued += done.turn is not None
+            return done
+
+        def restart() -> None:
+            nonlocal queued
+            queued = 0
+
+        # Rows are locked in one order (by user) in every batch, so two batches never wait for each other in turn.
+        order = sorted(range(len(arrivals)), key=lambda i: (arrivals[i].inbound.channel, arrivals[i].inbound.address))
+        return await self._one_transaction(arrivals, one, order, restart)
+
+    async def _one_transaction(
+        self,
+        items: Sequence[Item],
+        one: Callable[[AsyncConnection, Item], Awaitable[Out]],
+        order: Sequence[int] | None = None,
+        restart: Callable[[], None] | None = None,
+    ) -> list[Out | BaseException]:
+        """Run ``one`` for each item in one transaction. An item whose statements fail fails alone: the
+        transaction is rolled back and run again without it. A failed commit fails them all (nothing of theirs
+        is stored)."""
+        outcomes: list[Out | BaseException] = [RuntimeError("not run")] * len(items)
+        remaining = list(order if order is not None else range(len(items)))
         while remaining:
+            if restart is not None:
+                restart()
             failed: int | None = None
             try:
                 async with self.engine.begin() as connection:
-                    queued = 0
                     for i in remaining:
                         failed = i
-                        arrival = arrivals[i]
-                        done = await self._accept_one(connection, arrival, verdicts.get(id(arrival)), backlog + queued)
-                        outcomes[i] = done
-                        queued += done.turn is not None
+                        outcomes[i] = await one(connection, items[i])
                     failed = None
             except Exception as exc:
                 if failed is None:
                     for i in remaining:
                         outcomes[i] = exc
                     return outcomes
-                log.warning("a message of a group commit failed; committing the others without it", exc_info=True)
+                log.warning("one of %d in a group commit failed; committing the others", len(remaining), exc_info=True)
                 outcomes[failed] = exc
                 remaining.remove(failed)
                 continue
@@ -325,13 +354,13 @@ class Pipeline:
             for i, _ in done:
                 outcomes[i] = exc
 
-    async def _enqueue(self, turn: TurnRequest) -> None:
-        """Put one turn stored as QUEUED into the stream (as ``_enqueue_batch`` does for a batch)."""
+    async def _enqueue_many(self, turns: list[TurnRequest]) -> None:
+        """Put turns stored as QUEUED into the stream (as ``_enqueue_batch`` does for accepted ones)."""
         try:
-            await self.queue.enqueue(turn)
+            await self.queue.enqueue_many(turns)
         except Exception:
             with contextlib.suppress(Exception):
-                await self._set_states([turn.request_id], RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
+                await self._set_states([t.request_id for t in turns], RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
             raise
 
     async def _set_states(self, request_ids: list[str], old: RequestState, new: RequestState) -> list[str]:
@@ -347,17 +376,20 @@ class Pipeline:
 
         Raises ``DeliveryInProgress`` while another claim holds it: the caller must retry later rather than
         drop the reply, since that claim may belong to a process that died mid-send. Such a claim is taken over
-        after ``lease_seconds``.
+        after ``lease_seconds``. Claims made at the same moment share one transaction.
         """
-        async with self.engine.begin() as connection:
-            claimed, state = await queries.claim_delivery(
-                connection, request_id, utcnow() - timedelta(seconds=lease_seconds)
-            )
+        return await self.claims.submit((request_id, lease_seconds))
+
+    async def _claim_batch(self, claims: Sequence[tuple[str, float]]) -> list[Target | BaseException | None]:
+        async def one(connection: AsyncConnection, claim: tuple[str, float]) -> Target | BaseException | None:
+            request_id, lease_seconds = claim
+            stale_before = utcnow() - timedelta(seconds=lease_seconds)
+            claimed, state = await queries.claim_delivery(connection, request_id, stale_before)
             if not claimed:
-                if state is RequestState.DELIVERING:
-                    raise DeliveryInProgress(request_id)
-                return None
+                return DeliveryInProgress(request_id) if state is RequestState.DELIVERING else None
             return _target(request_id, await queries.target(connection, request_id))
+
+        return await self._one_transaction(claims, one)
 
     async def target(self, request_id: str) -> Target | None:
         """Where partial replies of an open request go; None when the request is finished or unknown."""
@@ -365,41 +397,63 @@ class Pipeline:
             return _target(request_id, await queries.target(connection, request_id, open_only=True))
 
     async def finish(self, event: ReplyEvent, delivered_text: str, external_id: str | None = None) -> None:
-        """Record how a turn ended, free its conversation and queue the messages that arrived meanwhile."""
+        """Record how a turn ended, free its conversation and queue the messages that arrived meanwhile.
+        Turns that end at the same moment are recorded in one transaction, their next turns in one pipeline."""
+        await self.finishes.submit((event, delivered_text, external_id))
+
+    async def _finish_batch(self, ends: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
+        next_turns: dict[int, TurnRequest] = {}
+
+        async def one(connection: AsyncConnection, end: tuple[ReplyEvent, str, str | None]) -> None:
+            event, delivered_text, external_id = end
+            next_turns.pop(id(end), None)
+            turn = await self._finish_one(connection, event, delivered_text, external_id)
+            if turn is not None:
+                next_turns[id(end)] = turn
+
+        outcomes: list[BaseException | None] = list(await self._one_transaction(ends, one))
+        turns = [(i, next_turns[id(end)]) for i, end in enumerate(ends) if id(end) in next_turns]
+        turns = [(i, turn) for i, turn in turns if outcomes[i] is None]
+        if turns:
+            try:
+                await self._enqueue_many([turn for _, turn in turns])
+            except Exception as exc:
+                for i, _ in turns:
+                    outcomes[i] = exc
+        return outcomes
+
+    async def _finish_one(
+        self, connection: AsyncConnection, event: ReplyEvent, delivered_text: str, external_id: str | None
+    ) -> TurnRequest | None:
         state = {
             ReplyKind.FINAL: RequestState.ANSWERED,
             ReplyKind.EXPIRED: RequestState.EXPIRED,
             ReplyKind.FAILED: RequestState.FAILED,
         }[event.kind]
-        next_turn: TurnRequest | None = None
         now = utcnow()
-        async with self.engine.begin() as connection:
-            ended = await queries.end_request(connection, event.request_id, state, now)
-            if ended is None:  # forgotten, or recorded by an earlier try
-                return
-            conversation_id, received_at = ended
-            if event.kind is ReplyKind.FINAL:
-                await queries.add_answer(
-                    connection,
-                    conversation_id,
-                    event.request_id,
-                    text=delivered_text,
-                    model=event.model,
-                    prompt_tokens=event.prompt_tokens,
-                    completion_tokens=event.completion_tokens,
-                    latency_ms=int((now - received_at).total_seconds() * 1000),
-                    external_id=external_id,
-                )
-            after = await queries.conversation_after_turn(connection, conversation_id, event.request_id)
-            if after is not None:
-                channel, waiting = after
-                if waiting:
-                    next_turn = await self._new_turn(connection, conversation_id, channel)
-                await queries.set_in_flight(
-                    connection, conversation_id, next_turn.request_id if next_turn is not None else None
-                )
-        if next_turn is not None:
-            await self._enqueue(next_turn)
+        ended = await queries.end_request(connection, event.request_id, state, now)
+        if ended is None:  # forgotten, or recorded by an earlier try
+            return None
+        conversation_id, received_at = ended
+        if event.kind is ReplyKind.FINAL:
+            await queries.add_answer(
+                connection,
+                conversation_id,
+                event.request_id,
+                text=delivered_text,
+                model=event.model,
+                prompt_tokens=event.prompt_tokens,
+                completion_tokens=event.completion_tokens,
+                latency_ms=int((now - received_at).total_seconds() * 1000),
+                external_id=external_id,
+            )
+        after = await queries.conversation_after_turn(connection, conversation_id, event.request_id)
+        if after is None:
+            return None
+        channel, waiting = after
+        next_turn = await self._new_turn(connection, conversation_id, channel) if waiting else None
+        await queries.set_in_flight(connection, conversation_id, next_turn.request_id if next_turn else None)
+        return next_turn
 
     # Housekeeping, run periodically by the delivery loop
 

@@ -2,7 +2,8 @@
 
 aiogram's own session form-encodes every call, and form encoding sends each Cyrillic letter as six bytes
 (``%D2%B3``), three times its UTF-8. The Bot API takes ``application/json`` as well: a call without files goes
-as compact JSON with its letters as they are; a call that uploads files keeps aiogram's multipart body.
+as compact JSON with its letters as they are, without the headers the Bot API does not read; a call that
+uploads files keeps aiogram's multipart body.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from aiogram.methods.base import TelegramType
 from aiohttp import ClientError, ClientTimeout
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# Every call pays its headers on the uplink; the Bot API reads neither of these.
+SKIPPED_HEADERS = ("User-Agent", "Accept")
 
 
 def dumps(value: Any) -> str:
@@ -48,7 +51,9 @@ class JsonSession(AiohttpSession):
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
             limit = ClientTimeout(total=self.timeout if timeout is None else timeout)
-            async with session.post(url, data=body, headers=JSON_HEADERS, timeout=limit) as resp:
+            async with session.post(
+                url, data=body, headers=JSON_HEADERS, skip_auto_headers=SKIPPED_HEADERS, timeout=limit
+            ) as resp:
                 raw_result = await resp.text()
         except TimeoutError as e:
             raise TelegramNetworkError(method=method, message="Request timeout error") from e

@@ -17,14 +17,6 @@ TEXT = "Салом! Дарёи Панҷ дар куҷост? Ҷавоби кӯт
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[BotApiStandIn]:
-    stand_in = BotApiStandIn()
-    await stand_in.start()
-    yield stand_in
-    await stand_in.stop()
-
-
-@pytest.fixture
 async def bot(api: BotApiStandIn) -> AsyncIterator[Bot]:
     session = JsonSession(api=TelegramAPIServer.from_base(api.base))
     bot = Bot(api.token, session=session)

@@ -41,7 +41,10 @@ def telegram_bot(settings: Settings, services: Services) -> tuple[Bot, TelegramS
 
 
 def telegram_dispatcher(services: Services) -> Dispatcher:
-    dispatcher = Dispatcher(pipeline=services.pipeline, queue=services.queue, settings=services.settings)
+    # No FSM: no handler keeps per-chat state, and its middleware would cost every update a storage lookup.
+    dispatcher = Dispatcher(
+        disable_fsm=True, pipeline=services.pipeline, queue=services.queue, settings=services.settings
+    )
     dispatcher.update.outer_middleware(UpdateKeyMiddleware())
     dispatcher.include_router(build_router())
     return dispatcher

@@ -55,6 +55,8 @@ async def test_two_processes_on_one_port_accept_and_answer_each_user_once(
         "webhook_url",
         "http_port",
         "user_messages_per_minute",
+        "llm_model",  # turns name the model they are for
+        "llm_max_tokens",
     ):
         env[f"SORO_{name.upper()}"] = str(getattr(settings, name))
     env["SORO_TELEGRAM_TOKEN"] = api.token

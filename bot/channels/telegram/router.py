@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, F, Router
+from aiogram import BaseMiddleware, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import (
     CallbackQuery,
@@ -44,6 +44,16 @@ def language_keyboard() -> InlineKeyboardMarkup:
             [InlineKeyboardButton(text=LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES]
         ]
     )
+
+
+# Filters as coroutines: aiogram runs a plain function or a magic filter (``F.text…``) in a thread, a thread
+# hop for every update.
+async def is_command(message: Message) -> bool:
+    return bool(message.text and message.text.startswith("/"))
+
+
+async def is_language_choice(query: CallbackQuery) -> bool:
+    return bool(query.data and query.data.startswith("lang:"))
 
 
 def build_router() -> Router:
@@ -95,12 +105,12 @@ def build_router() -> Router:
             return
         await message.answer(text(T.STATS, language, backlog=await queue.backlog()))
 
-    @router.message(F.text.startswith("/"))
+    @router.message(is_command)
     async def unknown_command(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if await first_time(pipeline, update_key):
             await message.answer(text(T.UNKNOWN_COMMAND, await pipeline.language(CHANNEL, str(message.chat.id))))
 
-    @router.callback_query(F.data.startswith("lang:"))
+    @router.callback_query(is_language_choice)
     async def choose_language(query: CallbackQuery, pipeline: Pipeline) -> None:
         code = (query.data or "").removeprefix("lang:")
         if code not in LANGUAGES or query.message is None:

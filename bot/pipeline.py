@@ -127,10 +127,14 @@ class Pipeline:
         self.turn_options = dict(turn_options or {})
         self.engine: AsyncEngine = sessions.kw["bind"]
         linger, most = settings.group_commit_linger_seconds, settings.group_commit_max
-        self.accepts: GroupCommit[_Arrival, _Done] = GroupCommit(self._accept_batch, linger, most)
-        self.claims: GroupCommit[tuple[str, float], Target | None] = GroupCommit(self._claim_batch, linger, most)
+        # SQLite has one writer: a second write transaction would only wait for the lock (or fail to upgrade).
+        at_once = 1 if self.engine.dialect.name == "sqlite" else settings.group_commit_concurrency
+        self.accepts: GroupCommit[_Arrival, _Done] = GroupCommit(self._accept_batch, linger, most, at_once)
+        self.claims: GroupCommit[tuple[str, float], Target | None] = GroupCommit(
+            self._claim_batch, linger, most, at_once
+        )
         self.finishes: GroupCommit[tuple[ReplyEvent, str, str | None], None] = GroupCommit(
-            self._finish_batch, linger, most
+            self._finish_batch, linger, most, at_once
         )
 
     def options(self, channel: str) -> TurnOptions:

@@ -3,7 +3,8 @@
 A caller hands in a job and waits for its own result. The first job of a batch waits ``linger`` seconds for
 others (or until ``max_batch`` are in), then one ``run`` call does them all: one transaction, one commit, one
 Redis pipeline. While a batch runs, the next one gathers, so under load batches grow by themselves and at rest
-a lone call waits only ``linger``. ``run`` answers each job on its own: a result or the exception that job
+a lone call waits only ``linger``. With ``concurrency`` above one, that many batches run at once, each in its
+own transaction: round trips to the database, not its CPU, bound a single batch of sequential statements. ``run`` answers each job on its own: a result or the exception that job
 alone failed with; an exception from ``run`` itself fails the whole batch.
 """
 
@@ -24,13 +25,15 @@ class GroupCommit(Generic[J, R]):
         run: Callable[[Sequence[J]], Awaitable[Sequence[R | BaseException]]],
         linger: float = 0.001,
         max_batch: int = 128,
+        concurrency: int = 1,
     ) -> None:
         self.run = run
         self.linger = linger
         self.max_batch = max_batch
+        self.concurrency = concurrency  # batches at once, each its own transaction
         self.waiting: list[tuple[J, asyncio.Future[R]]] = []
         self.full = asyncio.Event()
-        self.drainer: asyncio.Task[None] | None = None
+        self.drainers: set[asyncio.Task[None]] = set()
         self.batches = 0  # how many batches ran, and the most jobs one of them held: for tests and benchmarks
         self.largest = 0
 
@@ -39,25 +42,26 @@ class GroupCommit(Generic[J, R]):
         self.waiting.append((job, future))
         if len(self.waiting) >= self.max_batch:
             self.full.set()
-        if self.drainer is None:
-            self.drainer = asyncio.create_task(self._drain())
+        if len(self.drainers) < self.concurrency:
+            drainer = asyncio.create_task(self._drain())
+            self.drainers.add(drainer)
+            drainer.add_done_callback(self.drainers.discard)
         # A caller that goes away (its client hung up) must not cancel the batch the others are in.
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        try:
-            while self.waiting:
-                if len(self.waiting) < self.max_batch and self.linger > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.full.wait(), self.linger)
-                batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
-                if len(self.waiting) < self.max_batch:
-                    self.full.clear()
-                self.batches += 1
-                self.largest = max(self.largest, len(batch))
-                await self._run(batch)
-        finally:
-            self.drainer = None
+        while self.waiting:
+            if len(self.waiting) < self.max_batch and self.linger > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.full.wait(), self.linger)
+            batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
+            if len(self.waiting) < self.max_batch:
+                self.full.clear()
+            if not batch:  # another drainer took them meanwhile
+                return
+            self.batches += 1
+            self.largest = max(self.largest, len(batch))
+            await self._run(batch)
 
     async def _run(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:

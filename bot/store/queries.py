@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,15 +46,42 @@ def _insert(connection: AsyncConnection, table: Table) -> Any:
     return (postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
+# The statements of every message are built once, with bound parameters: building one costs more CPU than
+# running it (clause construction and its cache key), many times a second.
+_SELECT_USER = select(users.c.id, users.c.language).where(
+    users.c.channel == bindparam("channel"), users.c.address == bindparam("address")
+)
+_ACTIVE_CONVERSATION = (
+    select(conversations.c.id, conversations.c.in_flight_request_id)
+    .where(conversations.c.user_id == bindparam("user_id"), conversations.c.active.is_(True))
+    .order_by(conversations.c.id.desc())
+    .limit(1)
+    .with_for_update()
+)
+_NEW_CONVERSATION = conversations.insert().returning(conversations.c.id)
+_ADD_MESSAGE = messages.insert()
+_ADD_REQUEST = requests.insert()
+_SET_IN_FLIGHT = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(in_flight_request_id=bindparam("request_id"))
+)
+_by_dialect: dict[tuple[str, str], Any] = {}
+
+
+def _on_conflict_nothing(connection: AsyncConnection, name: str, table: Table, *returning: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING …`` for this dialect, built once."""
+    key = (connection.dialect.name, name)
+    if key not in _by_dialect:
+        _by_dialect[key] = _insert(connection, table).on_conflict_do_nothing().returning(*returning)
+    return _by_dialect[key]
+
+
 async def claim_key(connection: AsyncConnection, channel: str, key: str, request_id: str) -> bool:
     """Record an inbound key, with the turn it may start; False when it was seen before."""
-    statement = (
-        _insert(connection, inbound_keys)
-        .values(channel=channel, key=key, request_id=request_id, seen_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(inbound_keys.c.key)
-    )
-    return (await connection.execute(statement)).first() is not None
+    statement = _on_conflict_nothing(connection, "key", inbound_keys, inbound_keys.c.key)
+    values = {"channel": channel, "key": key, "request_id": request_id, "seen_at": utcnow()}
+    return (await connection.execute(statement, values)).first() is not None
 
 
 async def stranded_payload(connection: AsyncConnection, channel: str, key: str) -> str | None:
@@ -78,50 +105,38 @@ async def language_of(connection: AsyncConnection, channel: str, address: str) -
 
 async def user(connection: AsyncConnection, channel: str, address: str) -> tuple[int, str]:
     """(id, language) of the user, created when new."""
-    query = select(users.c.id, users.c.language).where(users.c.channel == channel, users.c.address == address)
-    row = (await connection.execute(query)).first()
+    who = {"channel": channel, "address": address}
+    row = (await connection.execute(_SELECT_USER, who)).first()
     if row is None:
-        created = (
-            _insert(connection, users)
-            .values(channel=channel, address=address, language="tg", opted_out=False, created_at=utcnow())
-            .on_conflict_do_nothing()
-            .returning(users.c.id, users.c.language)
-        )
+        created = _on_conflict_nothing(connection, "user", users, users.c.id, users.c.language)
+        values = {**who, "language": "tg", "opted_out": False, "created_at": utcnow()}
         # No row back: created meanwhile by another process's update of the same user.
-        row = (await connection.execute(created)).first() or (await connection.execute(query)).one()
+        row = (await connection.execute(created, values)).first() or (await connection.execute(_SELECT_USER, who)).one()
     return int(row[0]), str(row[1])
 
 
 async def active_conversation(connection: AsyncConnection, user_id: int) -> ActiveConversation | None:
     """The user's active conversation, locked until the transaction ends (PostgreSQL)."""
-    statement = (
-        select(conversations.c.id, conversations.c.in_flight_request_id)
-        .where(conversations.c.user_id == user_id, conversations.c.active.is_(True))
-        .order_by(conversations.c.id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    row = (await connection.execute(statement)).first()
+    row = (await connection.execute(_ACTIVE_CONVERSATION, {"user_id": user_id})).first()
     return ActiveConversation(row[0], row[1]) if row is not None else None
 
 
 async def new_conversation(connection: AsyncConnection, user_id: int, in_flight_request_id: str | None) -> int:
-    statement = (
-        conversations.insert()
-        .values(user_id=user_id, active=True, in_flight_request_id=in_flight_request_id, started_at=utcnow())
-        .returning(conversations.c.id)
-    )
-    return int((await connection.execute(statement)).scalar_one())
+    values = {"user_id": user_id, "active": True, "in_flight_request_id": in_flight_request_id, "started_at": utcnow()}
+    return int((await connection.execute(_NEW_CONVERSATION, values)).scalar_one())
 
 
 async def add_user_message(
     connection: AsyncConnection, conversation_id: int, text: str, created_at: datetime, request_id: str | None
 ) -> None:
-    await connection.execute(
-        messages.insert().values(
-            conversation_id=conversation_id, role=Role.USER, text=text, created_at=created_at, request_id=request_id
-        )
-    )
+    values = {
+        "conversation_id": conversation_id,
+        "role": Role.USER,
+        "text": text,
+        "created_at": created_at,
+        "request_id": request_id,
+    }
+    await connection.execute(_ADD_MESSAGE, values)
 
 
 async def take_waiting(
@@ -167,24 +182,21 @@ async def add_request(
     received_at: datetime,
     deadline: datetime,
 ) -> None:
-    await connection.execute(
-        requests.insert().values(
-            id=request_id,
-            conversation_id=conversation_id,
-            state=RequestState.QUEUED,
-            payload=payload,
-            reply_stream=reply_stream,
-            received_at=received_at,
-            deadline=deadline,
-            state_changed_at=utcnow(),
-        )
-    )
+    values = {
+        "id": request_id,
+        "conversation_id": conversation_id,
+        "state": RequestState.QUEUED,
+        "payload": payload,
+        "reply_stream": reply_stream,
+        "received_at": received_at,
+        "deadline": deadline,
+        "state_changed_at": utcnow(),
+    }
+    await connection.execute(_ADD_REQUEST, values)
 
 
 async def set_in_flight(connection: AsyncConnection, conversation_id: int, request_id: str | None) -> None:
-    await connection.execute(
-        update(conversations).where(conversations.c.id == conversation_id).values(in_flight_request_id=request_id)
-    )
+    await connection.execute(_SET_IN_FLIGHT, {"conversation_id": conversation_id, "request_id": request_id})
 
 
 async def set_states(

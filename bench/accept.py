@@ -256,7 +256,7 @@ async def run_one(args: argparse.Namespace, code: Path, kind: str, processes: in
                 await redis.delete(*keys)
             await redis.aclose()
     return Figures(
-        code=code.name,
+        code="current" if code == REPO_ROOT else code.name,
         database=kind,
         processes=processes,
         updates=len(latencies),

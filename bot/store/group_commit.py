@@ -33,6 +33,7 @@ class GroupCommit(Generic[J, R]):
         self.concurrency = concurrency  # batches at once, each its own transaction
         self.waiting: list[tuple[J, asyncio.Future[R]]] = []
         self.full = asyncio.Event()
+        self.draining = 0  # drainers running: counted in step with their loop, not when their task is done
         self.drainers: set[asyncio.Task[None]] = set()
         self.batches = 0  # how many batches ran, and the most jobs one of them held: for tests and benchmarks
         self.largest = 0
@@ -42,7 +43,8 @@ class GroupCommit(Generic[J, R]):
         self.waiting.append((job, future))
         if len(self.waiting) >= self.max_batch:
             self.full.set()
-        if len(self.drainers) < self.concurrency:
+        if self.draining < self.concurrency:
+            self.draining += 1
             drainer = asyncio.create_task(self._drain())
             self.drainers.add(drainer)
             drainer.add_done_callback(self.drainers.discard)
@@ -50,18 +52,23 @@ class GroupCommit(Generic[J, R]):
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        while self.waiting:
-            if len(self.waiting) < self.max_batch and self.linger > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.full.wait(), self.linger)
-            batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
-            if len(self.waiting) < self.max_batch:
-                self.full.clear()
-            if not batch:  # another drainer took them meanwhile
-                return
-            self.batches += 1
-            self.largest = max(self.largest, len(batch))
-            await self._run(batch)
+        try:
+            while self.waiting:
+                if len(self.waiting) < self.max_batch and self.linger > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.full.wait(), self.linger)
+                batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
+                if len(self.waiting) < self.max_batch:
+                    self.full.clear()
+                if not batch:  # another drainer took them meanwhile
+                    return
+                self.batches += 1
+                self.largest = max(self.largest, len(batch))
+                await self._run(batch)
+        finally:
+            # No await between the loop's last look at ``waiting`` and this: a job that arrives after it
+            # starts a drainer of its own.
+            self.draining -= 1
 
     async def _run(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:

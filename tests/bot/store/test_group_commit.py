@@ -14,8 +14,9 @@ from bot.pipeline import DeliveryInProgress, Inbound, Outcome
 from bot.services import Services
 from bot.store.group_commit import GroupCommit
 from bot.store.models import Request, RequestState
-from inference.queue import ReplyEvent, ReplyKind, TurnRequest
+from inference.queue import ReplyEvent, ReplyKind, RequestQueue, TurnRequest
 from tests.bot.conftest import make_services
+from tests.support.stack import eventually
 
 
 async def queued(services: Services) -> list[TurnRequest]:
@@ -152,3 +153,48 @@ async def test_a_failed_batch_fails_each_of_its_callers() -> None:
     group: GroupCommit[int, int] = GroupCommit(run)
     results = await asyncio.gather(*(group.submit(job) for job in range(3)), return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
+
+
+class FrozenQueue(RequestQueue):
+    """A process that stops for good between its commit and its XADD (killed, or its host gone)."""
+
+    async def enqueue_many(self, requests: Sequence[TurnRequest]) -> list[str]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_process_that_dies_between_commit_and_xadd_leaves_turns_that_end_with_a_notice(
+    services: Services, postgres_url: str, redis_url: str
+) -> None:
+    prefix = services.settings.stream_prefix
+    dying = make_services(postgres_url, redis_url, stream_prefix=prefix, request_deadline_seconds=0.2)
+    dying.pipeline.queue = FrozenQueue(dying.redis, dying.queue.names)
+    accepts = [
+        asyncio.ensure_future(dying.pipeline.accept(Inbound("telegram", str(1200 + i), "Салом", f"d-{i}")))
+        for i in range(3)
+    ]
+
+    async def committed() -> bool:
+        return len(await states(services)) == 3
+
+    await eventually(committed, what="the batch committed")
+    # The process dies: its group commit stops where it is, no caller heard back, so Telegram retries each update.
+    for task in [*dying.pipeline.accepts.drainers, *accepts]:
+        task.cancel()
+    await asyncio.gather(*dying.pipeline.accepts.drainers, *accepts, return_exceptions=True)
+    await dying.close()
+    assert await queued(services) == []
+
+    # Another process's housekeeping: past their deadline the turns are overdue, and each user is told.
+    await asyncio.sleep(0.3)
+    stream = services.queue.names.replies("telegram")
+    overdue = await services.pipeline.overdue([stream], grace_seconds=0)
+    assert sorted(overdue) == sorted(await states(services))
+    for request_id in overdue:
+        assert await services.pipeline.claim_final(request_id) is not None
+        await services.pipeline.finish(ReplyEvent(request_id, 0, "telegram", ReplyKind.EXPIRED), "")
+    # The retried updates are duplicates now; the conversations take new questions.
+    again = await services.pipeline.accept(Inbound("telegram", "1200", "Салом", "d-0"))
+    assert again.outcome is Outcome.DUPLICATE
+    fresh = await services.pipeline.accept(Inbound("telegram", "1200", "Боз салом", "d-new"))
+    assert fresh.outcome is Outcome.QUEUED

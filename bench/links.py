@@ -13,8 +13,10 @@ production model's do.
     .venv/bin/python -m bench.links                      # from the repository root; starts vLLM
     .venv/bin/python -m bench.links --links 2G --policy fixed --llm-base-url http://127.0.0.1:8000/v1
 
-Per link it prints: text bytes sent per answer (previews and final) over the answer's bytes, the same on the
-wire (HTTP and form encoding included), preview updates per answer, the model's first token, the first visible
+Per link it prints: the answers' mean UTF-8 bytes and Bot API calls per answer, text bytes sent per answer
+(previews and final) over the answer's bytes, the TCP bytes from the bot to the Bot API over the answers' bytes
+(HTTP and body encoding included; every call of the run, ``setWebhook`` too) and per call, preview updates per
+answer, the model's first token, the first visible
 text and the final answer (seconds from the webhook), and the share of answers whose first text was visible
 within the first token plus one round trip of the link. Times are in seconds.
 """
@@ -99,6 +101,7 @@ class Answer:
 
     sent_bytes: int  # text of every preview and of the final message
     final_bytes: int
+    calls: int  # Bot API calls for this answer: previews, final parts, failed tries
     previews: int
     first_token: float
     first_visible: float
@@ -196,6 +199,7 @@ def answer_of(calls: Sequence[Call], posted: tuple[float, float], first_token_wa
     return Answer(
         sent_bytes=sum(len(c.params["text"].encode()) for c in texts),
         final_bytes=len(final.params["text"].encode()),
+        calls=len(texts),
         previews=len(shown) - 1,
         first_token=first_token_wall - posted[1],
         first_visible=shown[0].at - posted[0],
@@ -242,11 +246,12 @@ def p(values: Sequence[float], q: float) -> float:
 def print_table(results: Sequence[LinkResult], policy: str) -> None:
     print(f"\npreview policy: {policy}")
     print(
-        "| link | answers | sent ÷ answer bytes | wire ÷ answer bytes | previews / answer | first token p50 "
+        "| link | answers | answer bytes mean | calls / answer | sent ÷ answer bytes | wire ÷ answer bytes "
+        "| wire bytes / call | previews / answer | first token p50 "
         "| first visible p50 / p95 | visible − first token p50 / p95 | visible ≤ first token + RTT "
         "| final answer p50 / p95 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         answers = result.answers
         final_bytes = sum(a.final_bytes for a in answers)
@@ -254,10 +259,11 @@ def print_table(results: Sequence[LinkResult], policy: str) -> None:
         lag = [a.first_visible - a.first_token for a in answers]
         final = [a.final for a in answers]
         met = sum(result.met_goal(a) for a in answers) / len(answers)
+        calls = sum(a.calls for a in answers)
         print(
-            f"| {result.link.name} | {len(answers)} "
+            f"| {result.link.name} | {len(answers)} | {final_bytes / len(answers):.0f} | {calls / len(answers):.1f} "
             f"| {sum(a.sent_bytes for a in answers) / final_bytes:.2f} "
-            f"| {result.wire_bytes_up / final_bytes:.2f} "
+            f"| {result.wire_bytes_up / final_bytes:.2f} | {result.wire_bytes_up / calls:.0f} "
             f"| {statistics.mean(a.previews for a in answers):.1f} "
             f"| {p([a.first_token for a in answers], 50):.2f} "
             f"| {p(visible, 50):.2f} / {p(visible, 95):.2f} "

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openai import AsyncOpenAI
+from redis.asyncio import Redis
 
 from bot.channels.base import Sent
 from bot.delivery import DeliveryLoop
@@ -29,7 +31,7 @@ from bot.pipeline import Inbound, Outcome, Target
 from bot.services import Services
 from bot.store.migrate import upgrade
 from inference.llm import stream_chat
-from inference.queue import ChatMessage
+from inference.queue import ChatMessage, RequestQueue, StreamNames
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
 from soro.settings import Settings
@@ -47,6 +49,8 @@ class Result:
     accept: float = 0.0  # mean seconds spent accepting (SQL + enqueue)
     queue_wait: float = 0.0  # mean seconds from enqueue to a worker starting
     generation: float = 0.0  # mean seconds of the model call in the worker
+    worker_cpu: float = 0.0  # CPU seconds the worker spent
+    requests: int = 0  # requests the worker finished
 
     @property
     def p50(self) -> float:
@@ -154,14 +158,48 @@ async def main(args: argparse.Namespace) -> None:
     print_table(rows, args)
 
 
+class WorkerThread:
+    """The worker on an event loop of its own, in a thread of its own, so the CPU time of that thread is the
+    worker's (its Redis connections and HTTP client included), apart from the bot side's."""
+
+    def __init__(self, settings: Settings, metrics: WorkerMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="worker", daemon=True)
+        self.thread.start()
+        self.ready.wait(30)
+
+    async def _main(self) -> None:
+        redis = Redis.from_url(self.settings.redis_url)
+        queue = RequestQueue(redis, StreamNames(self.settings.stream_prefix))
+        worker = Worker(self.settings, queue, llm_client(self.settings), self.metrics)
+        self.loop = asyncio.get_running_loop()
+        self.stop = asyncio.Event()
+        self.ready.set()
+        try:
+            await worker.run(self.stop)
+        finally:
+            await worker.llm.close()
+            await redis.aclose()
+
+    def cpu_seconds(self) -> float:
+        assert self.thread.ident is not None
+        return time.clock_gettime(time.pthread_getcpuclockid(self.thread.ident))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(60)
+
+
 async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[int, Result, Result]]:
     services = Services.create(settings)
     sender = RecordingSender()
     worker_metrics = WorkerMetrics()
-    worker = Worker(settings, services.queue, llm_client(settings), worker_metrics)
+    worker = WorkerThread(settings, worker_metrics)
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, {CHANNEL: sender}, services.metrics)
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(delivery.run(stop))]
+    tasks = [asyncio.create_task(delivery.run(stop))]
     client = llm_client(settings)
     # The exact prompt the pipeline sends for a first question.
     messages = [ChatMessage("system", settings.system_prompt), ChatMessage("user", QUESTION)]
@@ -171,11 +209,14 @@ async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[in
         for concurrency in args.concurrency:
             rounds = max(1, args.requests // concurrency)
             direct_result = await direct(client, settings, messages, concurrency, rounds)
-            before = _totals(worker_metrics)
+            before, cpu_before = _totals(worker_metrics), worker.cpu_seconds()
             pipeline_result = await through_pipeline(services, sender, concurrency, rounds)
-            after = _totals(worker_metrics)
+            await asyncio.sleep(0.2)  # the worker acks the last requests after their final replies
+            after, cpu_after = _totals(worker_metrics), worker.cpu_seconds()
+            pipeline_result.worker_cpu = cpu_after - cpu_before
             pipeline_result.tokens = int(after["tokens"] - before["tokens"])
             count = after["count"] - before["count"]
+            pipeline_result.requests = int(count)
             pipeline_result.queue_wait = (after["wait"] - before["wait"]) / count
             pipeline_result.generation = (after["generation"] - before["generation"]) / count
             rows.append((concurrency, direct_result, pipeline_result))
@@ -183,8 +224,8 @@ async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[in
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+        await asyncio.to_thread(worker.close)
         await client.close()
-        await worker.llm.close()
         keys = [key async for key in services.redis.scan_iter(f"{settings.stream_prefix}:*")]
         if keys:
             await services.redis.delete(*keys)
@@ -226,6 +267,14 @@ def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace
         print(
             f"| {concurrency} | {statistics.mean(d.latencies):.3f} | {p.accept:.3f} | {p.queue_wait:.3f} "
             f"| {p.generation:.3f} | {statistics.mean(p.latencies):.3f} |"
+        )
+    print("\nWorker CPU (its own thread: reading the stream, the model's stream, partial and final replies):\n")
+    print("| concurrent | requests | tokens | worker CPU ms / request | worker CPU µs / token |")
+    print("|---|---|---|---|---|")
+    for concurrency, _, p in rows:
+        print(
+            f"| {concurrency} | {p.requests} | {p.tokens} | {p.worker_cpu * 1000 / max(p.requests, 1):.2f} "
+            f"| {p.worker_cpu * 1e6 / max(p.tokens, 1):.0f} |"
         )
 
 

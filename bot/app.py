@@ -8,7 +8,6 @@ import signal
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from bot.channels.telegram.link import TelegramLink
 from bot.channels.telegram.previews import LinkEstimate
 from bot.channels.telegram.router import UpdateKeyMiddleware, build_router
 from bot.channels.telegram.sender import ApiMiddleware, TelegramSender
+from bot.channels.telegram.session import JsonSession
 from bot.delivery import DeliveryLoop
 from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
 from bot.pacing import OutboundLimiter
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def telegram_bot(settings: Settings, services: Services) -> tuple[Bot, TelegramSender]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session = JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     # No parse mode: model Markdown can never make a send fail.
     bot = Bot(
         settings.telegram_token.get_secret_value(), session=session, default=DefaultBotProperties(parse_mode=None)
@@ -42,13 +42,18 @@ def telegram_bot(settings: Settings, services: Services) -> tuple[Bot, TelegramS
 
 
 def telegram_dispatcher(services: Services) -> Dispatcher:
-    dispatcher = Dispatcher(pipeline=services.pipeline, queue=services.queue, settings=services.settings)
+    # No FSM: no handler keeps per-chat state, and its middleware would cost every update a storage lookup.
+    dispatcher = Dispatcher(
+        disable_fsm=True, pipeline=services.pipeline, queue=services.queue, settings=services.settings
+    )
     dispatcher.update.outer_middleware(UpdateKeyMiddleware())
     dispatcher.include_router(build_router())
     return dispatcher
 
 
-async def run_bot(settings: Settings) -> None:
+async def run_bot(settings: Settings, process_index: int = 0, processes: int = 1) -> None:
+    """One bot process; of ``processes`` sharing the port (``bot.processes``), only the first delivers."""
+    delivering = process_index == 0
     sms_on = bool(settings.sms_kannel_url)
     services = Services.create(settings, {SMS: sms_turn_options(settings)} if sms_on else None)
     senders: dict[str, ChannelSender] = {}
@@ -79,7 +84,7 @@ async def run_bot(settings: Settings) -> None:
 
     link: TelegramLink | None = None
     probes = {}
-    if bot is not None and dispatcher is not None:
+    if bot is not None and dispatcher is not None and delivering:  # one process talks to Telegram for all
         webhook = settings.webhook_url.rstrip("/") + WEBHOOK_PATH if settings.webhook_url else ""
         link = TelegramLink(bot, dispatcher, webhook, settings.webhook_secret.get_secret_value())
         probes["telegram"] = link.status
@@ -91,11 +96,11 @@ async def run_bot(settings: Settings) -> None:
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    await web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=processes > 1).start()
     log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, senders, services.metrics)
-    tasks = [asyncio.create_task(delivery.run(stop))]
+    tasks = [asyncio.create_task(delivery.run(stop))] if delivering else []
     if sms is not None:
         tasks.append(asyncio.create_task(sms.run(stop)))
     if link is not None:

@@ -7,18 +7,20 @@ with success only then, so a failure makes the gateway retry, and the retry is r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import logging
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.access import Access, AccessControl
 from bot.context import build_context
@@ -26,7 +28,9 @@ from bot.feedback import FeedbackStore
 from bot.limits import UserLimits, Verdict
 from bot.reading import SCRIPTS, answers_in_latin, read
 from bot.routing import model_for, prompt_version
-from bot.store.models import Conversation, InboundKey, Message, Request, RequestState, Role, User, utcnow
+from bot.store import queries
+from bot.store.group_commit import GroupCommit
+from bot.store.models import Conversation, InboundKey, Message, Request, RequestState, User, utcnow
 from bot.texts import LANGUAGES, T, text
 from inference.queue import ChatMessage, ReplyEvent, ReplyKind, RequestQueue, TurnRequest
 from soro.metrics import BotMetrics
@@ -34,6 +38,9 @@ from soro.settings import Settings
 from tajik import normalize
 
 log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Out = TypeVar("Out")
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,24 @@ class Target:
     latin: bool = False  # Tajik answers go out in Latin letters (``tajik.to_latin``)
 
 
+@dataclass(frozen=True)
+class _Arrival:
+    """A message on its way into a group commit."""
+
+    inbound: Inbound
+    body: str | None  # the normalised text as the model reads it; None when ``rejection`` says why there is none
+    rejection: tuple[T, str, Mapping[str, object]] | None = None  # notice, reason, its values
+    typed: str | None = None  # the text as the user typed it, when it differs from ``body``
+    latin: bool | None = None  # Tajik typed in Latin letters (True), in Cyrillic (False); None: not Tajik
+
+
+@dataclass(frozen=True)
+class _Done:
+    accepted: Accepted
+    turn: TurnRequest | None = None  # a new turn, to enqueue once committed
+    stranded: TurnRequest | None = None  # a retried update's turn that never reached the stream
+
+
 class DeliveryInProgress(Exception):
     """Another delivery holds the claim on this reply; try again after its lease."""
 
@@ -113,6 +138,17 @@ class Pipeline:
         self.access = AccessControl(settings, sessions, limits)
         self.feedback = FeedbackStore(sessions, queue.redis, queue.names.prefix, metrics)
         self.prompt_version = prompt_version(settings.system_prompt)
+        self.engine: AsyncEngine = sessions.kw["bind"]
+        linger, most = settings.group_commit_linger_seconds, settings.group_commit_max
+        # SQLite has one writer: a second write transaction would only wait for the lock (or fail to upgrade).
+        at_once = 1 if self.engine.dialect.name == "sqlite" else settings.group_commit_concurrency
+        self.accepts: GroupCommit[_Arrival, _Done] = GroupCommit(self._accept_batch, linger, most, at_once)
+        self.claims: GroupCommit[tuple[str, float], Target | None] = GroupCommit(
+            self._claim_batch, linger, most, at_once
+        )
+        self.finishes: GroupCommit[tuple[ReplyEvent, str, str | None], None] = GroupCommit(
+            self._finish_batch, linger, most, at_once
+        )
 
     def options(self, channel: str) -> TurnOptions:
         return self.turn_options.get(channel, TurnOptions(max_tokens=self.settings.llm_max_tokens))
@@ -123,21 +159,15 @@ class Pipeline:
         refused = await self.refusal(inbound.channel, inbound.address)
         if refused is not None:
             return refused
-        enqueue: TurnRequest | None = None
-        async with self.sessions() as session, session.begin():
-            if inbound.dedup_key is not None and not await _claim_key(session, inbound):
-                language = await _language_of(session, inbound.channel, inbound.address)
-                self.metrics.duplicates.labels(inbound.channel).inc()
-                stranded = await _stranded_request(session, inbound)
-                result = Accepted(Outcome.DUPLICATE, language)
-            else:
-                self.metrics.messages_received.labels(inbound.channel).inc()
-                result, enqueue = await self._accept_new(session, inbound)
-                stranded = None
-        if enqueue is not None:
-            await self._enqueue(enqueue)
-        if stranded is not None:
-            await self._requeue(stranded)
+        arrival = self._arrival(inbound)
+        done = await self.accepts.submit(arrival)
+        result = done.accepted
+        if result.outcome is Outcome.DUPLICATE:
+            self.metrics.duplicates.labels(inbound.channel).inc()
+        else:
+            self.metrics.messages_received.labels(inbound.channel).inc()
+            if result.reason is not None:
+                self.metrics.messages_rejected.labels(inbound.channel, result.reason).inc()
         log.info("message from %s:%s %s", inbound.channel, redact(inbound.address), result.outcome.value)
         if self.settings.debug_log_text:
             log.info("text from %s:%s: %r", inbound.channel, redact(inbound.address), inbound.text)
@@ -156,93 +186,151 @@ class Pipeline:
         notice = text(T.BLOCKED if access is Access.BLOCKED else T.NOT_ALLOWED, language)
         return Accepted(Outcome.REJECTED, language, notice, reason=access.value)
 
-    async def _accept_new(self, session: AsyncSession, inbound: Inbound) -> tuple[Accepted, TurnRequest | None]:
-        user = await _user(session, inbound.channel, inbound.address)
-        lang = user.language
-
-        def reject(key: T, reason: str, **values: object) -> tuple[Accepted, None]:
-            self.metrics.messages_rejected.labels(inbound.channel, reason).inc()
-            return Accepted(Outcome.REJECTED, lang, text(key, lang, **values), reason=reason), None
-
+    def _arrival(self, inbound: Inbound) -> _Arrival:
+        """What can be decided before the database: the text's checks and its normal form."""
         if inbound.text is None:
-            return reject(T.NON_TEXT, "non_text")
+            return _Arrival(inbound, None, (T.NON_TEXT, "non_text", {}))
         if len(inbound.text) > self.settings.max_input_chars:
-            return reject(T.TOO_LONG, "too_long", limit=self.settings.max_input_chars)
+            return _Arrival(inbound, None, (T.TOO_LONG, "too_long", {"limit": self.settings.max_input_chars}))
         body = normalize(inbound.text)
         if not body:
-            return reject(T.EMPTY, "empty")
-        verdict = await self.limits.check_message(f"{inbound.channel}:{inbound.address}")
-        if verdict is Verdict.QUOTA:
-            return reject(T.QUOTA, "quota")
-        if verdict is Verdict.RATE_LIMITED:
-            return reject(T.RATE_LIMITED, "rate_limited")
-
-        conversation, fresh = await _active_conversation(session, user)
-        if conversation.in_flight_request_id is None and await self.queue.backlog() >= self.settings.backlog_limit:
-            return reject(T.BUSY, "busy")
-        received = datetime.fromtimestamp(inbound.received_at, UTC)
+            return _Arrival(inbound, None, (T.EMPTY, "empty", {}))
         reading = read(body)
-        user.writes_latin = reading.latin
-        session.add(
-            Message(
-                conversation_id=conversation.id,
-                role=Role.USER,
-                text=reading.text,
-                typed_text=reading.typed,
-                created_at=received,
-            )
+        return _Arrival(inbound, reading.text, typed=reading.typed, latin=reading.latin)
+
+    async def _accept_batch(self, arrivals: Sequence[_Arrival]) -> list[_Done | BaseException]:
+        """Accept messages that arrived together: one Redis round trip for their rate limits and the backlog,
+        one transaction for all of them, one Redis pipeline for their turns. Each caller hears back only once
+        the commit is durable and its turn is in the stream."""
+        counted = [arrival for arrival in arrivals if arrival.body is not None]
+        verdicts, backlog = await asyncio.gather(
+            self.limits.check_messages([f"{a.inbound.channel}:{a.inbound.address}" for a in counted]),
+            self.queue.backlog(),
         )
-        await session.flush()
-        if conversation.in_flight_request_id is not None:
-            return Accepted(Outcome.JOINED, lang), None
-        request = await self._new_turn(session, conversation, inbound.channel, fresh)
-        if inbound.dedup_key is not None:
-            await session.execute(
-                update(InboundKey)
-                .where(InboundKey.channel == inbound.channel, InboundKey.key == inbound.dedup_key)
-                .values(request_id=request.request_id)
+        verdict_of = {id(arrival): verdict for arrival, verdict in zip(counted, verdicts, strict=True)}
+        outcomes = await self._store_batch(arrivals, verdict_of, backlog)
+        await self._enqueue_batch(outcomes)
+        return outcomes
+
+    async def _store_batch(
+        self, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
+    ) -> list[_Done | BaseException]:
+        queued = 0
+
+        async def one(connection: AsyncConnection, arrival: _Arrival) -> _Done:
+            nonlocal queued
+            done = await self._accept_one(connection, arrival, verdicts.get(id(arrival)), backlog + queued)
+            queued += done.turn is not None
+            return done
+
+        def restart() -> None:
+            nonlocal queued
+            queued = 0
+
+        # Rows are locked in one order (by user) in every batch, so two batches never wait for each other in turn.
+        order = sorted(range(len(arrivals)), key=lambda i: (arrivals[i].inbound.channel, arrivals[i].inbound.address))
+        return await self._one_transaction(arrivals, one, order, restart)
+
+    async def _one_transaction(
+        self,
+        items: Sequence[Item],
+        one: Callable[[AsyncConnection, Item], Awaitable[Out]],
+        order: Sequence[int] | None = None,
+        restart: Callable[[], None] | None = None,
+    ) -> list[Out | BaseException]:
+        """Run ``one`` for each item in one transaction. An item whose statements fail fails alone: the
+        transaction is rolled back and run again without it. A failed commit fails them all (nothing of theirs
+        is stored)."""
+        outcomes: list[Out | BaseException] = [RuntimeError("not run")] * len(items)
+        remaining = list(order if order is not None else range(len(items)))
+        while remaining:
+            if restart is not None:
+                restart()
+            failed: int | None = None
+            try:
+                async with self.engine.begin() as connection:
+                    for i in remaining:
+                        failed = i
+                        outcomes[i] = await one(connection, items[i])
+                    failed = None
+            except Exception as exc:
+                if failed is None:
+                    for i in remaining:
+                        outcomes[i] = exc
+                    return outcomes
+                log.warning("one of %d in a group commit failed; committing the others", len(remaining), exc_info=True)
+                outcomes[failed] = exc
+                remaining.remove(failed)
+                continue
+            break
+        return outcomes
+
+    async def _accept_one(
+        self, connection: AsyncConnection, arrival: _Arrival, verdict: Verdict | None, backlog: int
+    ) -> _Done:
+        inbound = arrival.inbound
+        request_id = str(uuid.uuid4())  # the turn this message may start
+        if inbound.dedup_key is not None and not await queries.claim_key(
+            connection, inbound.channel, inbound.dedup_key, request_id
+        ):
+            language = await queries.language_of(connection, inbound.channel, inbound.address)
+            stranded = await queries.stranded_payload(connection, inbound.channel, inbound.dedup_key)
+            return _Done(
+                Accepted(Outcome.DUPLICATE, language),
+                stranded=TurnRequest.from_json(stranded) if stranded is not None else None,
             )
-        return Accepted(Outcome.QUEUED, lang, request_id=request.request_id), request
+        user_id, lang = await queries.user(connection, inbound.channel, inbound.address)
+
+        def reject(key: T, reason: str, values: Mapping[str, object]) -> _Done:
+            return _Done(Accepted(Outcome.REJECTED, lang, text(key, lang, **values), reason=reason))
+
+        if arrival.rejection is not None:
+            return reject(*arrival.rejection)
+        assert arrival.body is not None
+        if verdict is Verdict.QUOTA:
+            return reject(T.QUOTA, "quota", {})
+        if verdict is Verdict.RATE_LIMITED:
+            return reject(T.RATE_LIMITED, "rate_limited", {})
+
+        conversation = await queries.active_conversation(connection, user_id)
+        idle = conversation is None or conversation.in_flight_request_id is None
+        if idle and backlog >= self.settings.backlog_limit:
+            return reject(T.BUSY, "busy", {})
+        received = datetime.fromtimestamp(inbound.received_at, UTC)
+        await queries.set_writes_latin(connection, user_id, arrival.latin)
+        if conversation is None:  # a new conversation: no earlier turns to look up, nothing else waiting
+            conversation_id = await queries.new_conversation(connection, user_id, request_id)
+            await queries.add_user_message(
+                connection, conversation_id, arrival.body, arrival.typed, received, request_id
+            )
+            turn = self._turn(
+                request_id, conversation_id, inbound.channel, [ChatMessage("user", arrival.body)], received
+            )
+            await self._store_turn(connection, turn, received)
+            return _Done(Accepted(Outcome.QUEUED, lang, request_id=request_id), turn)
+        await queries.add_user_message(connection, conversation.id, arrival.body, arrival.typed, received, None)
+        if conversation.in_flight_request_id is not None:
+            return _Done(Accepted(Outcome.JOINED, lang))
+        turn = await self._new_turn(connection, conversation.id, inbound.channel, request_id)
+        await queries.set_in_flight(connection, conversation.id, request_id)
+        return _Done(Accepted(Outcome.QUEUED, lang, request_id=request_id), turn)
 
     async def _new_turn(
-        self, session: AsyncSession, conversation: Conversation, channel: str, fresh: bool = False
+        self, connection: AsyncConnection, conversation_id: int, channel: str, request_id: str | None = None
     ) -> TurnRequest:
-        """Make a turn of the user messages waiting in ``conversation`` and mark it in flight.
+        """Make a turn of the user messages waiting in the conversation and store it (the caller marks the
+        conversation's turn in flight)."""
+        request_id = request_id or str(uuid.uuid4())
+        waiting = await queries.take_waiting(connection, conversation_id, request_id)
+        turns = [ChatMessage(role.value, body) for role, body in await queries.history(connection, conversation_id)]
+        received_at = min(created_at for created_at, _ in waiting)
+        turn = self._turn(request_id, conversation_id, channel, turns, received_at)
+        await self._store_turn(connection, turn, received_at)
+        return turn
 
-        ``fresh``: the conversation was created in this transaction, so it has no earlier turns to look up.
-        """
-        request_id = str(uuid.uuid4())
-        waiting = (
-            await session.execute(
-                update(Message)
-                .where(
-                    Message.conversation_id == conversation.id,
-                    Message.role == Role.USER,
-                    Message.request_id.is_(None),
-                )
-                .values(request_id=request_id)
-                .returning(Message.created_at, Message.text)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
-        if fresh:
-            turns = [ChatMessage(Role.USER.value, text) for _, text in waiting]
-        else:
-            # Turn by turn: a message that arrived while a turn was in flight belongs after that turn's answer.
-            history = (
-                await session.execute(
-                    select(Message.role, Message.text)
-                    .join(Request, Request.id == Message.request_id, isouter=True)
-                    .where(Message.conversation_id == conversation.id, Message.request_id.is_not(None))
-                    .order_by(
-                        func.coalesce(Request.received_at, Message.created_at).desc(),
-                        case((Message.role == Role.USER, 0), else_=1).desc(),
-                        Message.id.desc(),
-                    )
-                    .limit(200)
-                )
-            ).all()
-            turns = [ChatMessage(role.value, text) for role, text in reversed(history)]
+    def _turn(
+        self, request_id: str, conversation_id: int, channel: str, turns: list[ChatMessage], received_at: datetime
+    ) -> TurnRequest:
         options = self.options(channel)
         system_prompt = self.settings.system_prompt
         if options.instruction:
@@ -253,64 +341,72 @@ class Pipeline:
             self.settings.context_token_budget,
             self.settings.chars_per_token,
         )
-        received_at = min(created_at for created_at, _ in waiting)
-        now = time.time()
-        turn = TurnRequest(
+        return TurnRequest(
             request_id=request_id,
-            conversation_id=conversation.id,
+            conversation_id=conversation_id,
             channel=channel,
             reply_stream=options.reply_stream or self.queue.names.replies(channel),
             messages=messages,
-            deadline=now + self.settings.request_deadline_seconds,
+            deadline=time.time() + self.settings.request_deadline_seconds,
             max_tokens=options.max_tokens,
             created_at=received_at.timestamp(),
             char_budget=options.char_budget,
-            model=model_for(self.settings, conversation.id),
+            model=model_for(self.settings, conversation_id),
             stream_partials=options.stream_partials,
         )
-        session.add(
-            Request(
-                id=request_id,
-                conversation_id=conversation.id,
-                state=RequestState.QUEUED,
-                payload=turn.to_json(),
-                reply_stream=turn.reply_stream,
-                received_at=received_at,
-                deadline=datetime.fromtimestamp(turn.deadline, UTC),
-                model=turn.model,
-                prompt_version=self.prompt_version,
-            )
+
+    async def _store_turn(self, connection: AsyncConnection, turn: TurnRequest, received_at: datetime) -> None:
+        await queries.add_request(
+            connection,
+            turn.request_id,
+            turn.conversation_id,
+            turn.to_json(),
+            turn.reply_stream,
+            received_at,
+            datetime.fromtimestamp(turn.deadline, UTC),
+            model=turn.model,
+            prompt_version=self.prompt_version,
         )
-        conversation.in_flight_request_id = request_id
-        return turn
 
-    async def _enqueue(self, turn: TurnRequest) -> None:
-        """Put a turn stored as QUEUED into the stream.
+    async def _enqueue_batch(self, outcomes: list[_Done | BaseException]) -> None:
+        """Put the committed batch's turns into the stream, in one pipeline.
 
-        Stored first, enqueued second: a turn in the stream always has its row. When Redis fails, the turn is
-        marked PENDING_ENQUEUE and the caller fails too (a webhook answers 5xx, so Telegram retries; the
-        housekeeping loop enqueues it meanwhile). If the process dies between the two, the turn ends at its
-        deadline with a polite notice rather than in silence.
+        Stored first, enqueued second: a turn in the stream always has its row. When Redis fails, the turns are
+        marked PENDING_ENQUEUE and their callers fail too (a webhook answers 5xx, so Telegram retries; the
+        housekeeping loop enqueues them meanwhile). If the process dies between the two, the turns end at
+        their deadline with a polite notice rather than in silence.
         """
+        done = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, _Done) and (o.turn or o.stranded)]
+        if not done:
+            return
+        new = [o.turn for _, o in done if o.turn is not None]
+        stranded = [o.stranded for _, o in done if o.stranded is not None]
         try:
-            await self.queue.enqueue(turn)
+            await self.queue.enqueue_many([*new, *stranded])
+            if stranded:
+                await self._set_states(
+                    [t.request_id for t in stranded], RequestState.PENDING_ENQUEUE, RequestState.QUEUED
+                )
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self._set_states([t.request_id for t in new], RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
+            for i, _ in done:
+                outcomes[i] = exc
+
+    async def _enqueue_many(self, turns: list[TurnRequest]) -> None:
+        """Put turns stored as QUEUED into the stream (as ``_enqueue_batch`` does for accepted ones)."""
+        try:
+            await self.queue.enqueue_many(turns)
         except Exception:
             with contextlib.suppress(Exception):
-                await self._set_state(turn.request_id, RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
+                await self._set_states([t.request_id for t in turns], RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
             raise
 
-    async def _requeue(self, turn: TurnRequest) -> None:
-        """Enqueue a turn that Redis refused earlier."""
-        await self.queue.enqueue(turn)
-        await self._set_state(turn.request_id, RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
-
-    async def _set_state(self, request_id: str, old: RequestState, new: RequestState) -> None:
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(Request)
-                .where(Request.id == request_id, Request.state == old)
-                .values(state=new, state_changed_at=utcnow())
-            )
+    async def _set_states(self, request_ids: list[str], old: RequestState, new: RequestState) -> list[str]:
+        if not request_ids:
+            return []
+        async with self.engine.begin() as connection:
+            return await queries.set_states(connection, request_ids, old, new)
 
     # Delivery side
 
@@ -319,76 +415,85 @@ class Pipeline:
 
         Raises ``DeliveryInProgress`` while another claim holds it: the caller must retry later rather than
         drop the reply, since that claim may belong to a process that died mid-send. Such a claim is taken over
-        after ``lease_seconds``.
+        after ``lease_seconds``. Claims made at the same moment share one transaction.
         """
-        now = utcnow()
-        async with self.sessions() as session, session.begin():
-            claimed = await session.execute(
-                update(Request)
-                .where(
-                    Request.id == request_id,
-                    (Request.state.in_([RequestState.PENDING_ENQUEUE, RequestState.QUEUED]))
-                    | (
-                        (Request.state == RequestState.DELIVERING)
-                        & (Request.state_changed_at < now - timedelta(seconds=lease_seconds))
-                    ),
-                )
-                .values(state=RequestState.DELIVERING, state_changed_at=now)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                state = await session.scalar(select(Request.state).where(Request.id == request_id))
-                if state is RequestState.DELIVERING:
-                    raise DeliveryInProgress(request_id)
-                return None
-            return await _target(session, request_id)
+        return await self.claims.submit((request_id, lease_seconds))
+
+    async def _claim_batch(self, claims: Sequence[tuple[str, float]]) -> list[Target | BaseException | None]:
+        async def one(connection: AsyncConnection, claim: tuple[str, float]) -> Target | BaseException | None:
+            request_id, lease_seconds = claim
+            stale_before = utcnow() - timedelta(seconds=lease_seconds)
+            claimed, state = await queries.claim_delivery(connection, request_id, stale_before)
+            if not claimed:
+                return DeliveryInProgress(request_id) if state is RequestState.DELIVERING else None
+            return _target(request_id, await queries.target(connection, request_id))
+
+        return await self._one_transaction(claims, one)
 
     async def target(self, request_id: str) -> Target | None:
         """Where partial replies of an open request go; None when the request is finished or unknown."""
-        async with self.sessions() as session:
-            request = await session.get(Request, request_id)
-            if request is None or request.state not in (RequestState.QUEUED, RequestState.PENDING_ENQUEUE):
-                return None
-            return await _target(session, request_id)
+        async with self.engine.connect() as connection:
+            return _target(request_id, await queries.target(connection, request_id, open_only=True))
 
     async def finish(self, event: ReplyEvent, delivered_text: str, external_id: str | None = None) -> None:
-        """Record how a turn ended, free its conversation and queue the messages that arrived meanwhile."""
+        """Record how a turn ended, free its conversation and queue the messages that arrived meanwhile.
+        Turns that end at the same moment are recorded in one transaction, their next turns in one pipeline."""
+        await self.finishes.submit((event, delivered_text, external_id))
+
+    async def _finish_batch(self, ends: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
+        next_turns: dict[int, TurnRequest] = {}
+
+        async def one(connection: AsyncConnection, end: tuple[ReplyEvent, str, str | None]) -> None:
+            event, delivered_text, external_id = end
+            next_turns.pop(id(end), None)
+            turn = await self._finish_one(connection, event, delivered_text, external_id)
+            if turn is not None:
+                next_turns[id(end)] = turn
+
+        outcomes: list[BaseException | None] = list(await self._one_transaction(ends, one))
+        turns = [(i, next_turns[id(end)]) for i, end in enumerate(ends) if id(end) in next_turns]
+        turns = [(i, turn) for i, turn in turns if outcomes[i] is None]
+        if turns:
+            try:
+                await self._enqueue_many([turn for _, turn in turns])
+            except Exception as exc:
+                for i, _ in turns:
+                    outcomes[i] = exc
+        return outcomes
+
+    async def _finish_one(
+        self, connection: AsyncConnection, event: ReplyEvent, delivered_text: str, external_id: str | None
+    ) -> TurnRequest | None:
         state = {
             ReplyKind.FINAL: RequestState.ANSWERED,
             ReplyKind.EXPIRED: RequestState.EXPIRED,
             ReplyKind.FAILED: RequestState.FAILED,
         }[event.kind]
-        next_turn: TurnRequest | None = None
-        async with self.sessions() as session, session.begin():
-            request = await session.get(Request, event.request_id)
-            if request is None or not request.state.open:  # forgotten, or recorded by an earlier try
-                return
-            request.state = state
-            request.finished_at = request.state_changed_at = utcnow()
-            if event.kind is ReplyKind.FINAL:
-                session.add(
-                    Message(
-                        conversation_id=request.conversation_id,
-                        role=Role.ASSISTANT,
-                        text=delivered_text,
-                        request_id=event.request_id,
-                        answer_of=event.request_id,
-                        model=event.model or request.model,
-                        prompt_version=request.prompt_version,
-                        prompt_tokens=event.prompt_tokens,
-                        completion_tokens=event.completion_tokens,
-                        latency_ms=int((request.finished_at - request.received_at).total_seconds() * 1000),
-                        external_id=external_id,
-                    )
-                )
-            conversation = await session.get(Conversation, request.conversation_id, with_for_update=True)
-            if conversation is not None and conversation.in_flight_request_id == event.request_id:
-                conversation.in_flight_request_id = None
-                if conversation.active and await _has_waiting(session, conversation.id):
-                    user = await session.get(User, conversation.user_id)
-                    assert user is not None
-                    next_turn = await self._new_turn(session, conversation, user.channel)
-        if next_turn is not None:
-            await self._enqueue(next_turn)
+        now = utcnow()
+        ended = await queries.end_request(connection, event.request_id, state, now)
+        if ended is None:  # forgotten, or recorded by an earlier try
+            return None
+        conversation_id, received_at = ended.conversation_id, ended.received_at
+        if event.kind is ReplyKind.FINAL:
+            await queries.add_answer(
+                connection,
+                conversation_id,
+                event.request_id,
+                text=delivered_text,
+                model=event.model or ended.model,
+                prompt_version=ended.prompt_version,
+                prompt_tokens=event.prompt_tokens,
+                completion_tokens=event.completion_tokens,
+                latency_ms=int((now - received_at).total_seconds() * 1000),
+                external_id=external_id,
+            )
+        after = await queries.conversation_after_turn(connection, conversation_id, event.request_id)
+        if after is None:
+            return None
+        channel, waiting = after
+        next_turn = await self._new_turn(connection, conversation_id, channel) if waiting else None
+        await queries.set_in_flight(connection, conversation_id, next_turn.request_id if next_turn else None)
+        return next_turn
 
     # Housekeeping, run periodically by the delivery loop
 
@@ -409,19 +514,24 @@ class Pipeline:
             return list(rows)
 
     async def enqueue_stranded(self, older_than_seconds: float = 5.0) -> int:
-        """Enqueue turns that were stored but never reached the stream (Redis failed at that moment)."""
-        limit = utcnow() - timedelta(seconds=older_than_seconds)
-        async with self.sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(Request).where(
-                        Request.state == RequestState.PENDING_ENQUEUE, Request.state_changed_at < limit
+        """Enqueue turns that were stored but never reached the stream (Redis failed at that moment).
+
+        Each is marked QUEUED before it is enqueued, so of several bot processes sweeping at once only one
+        enqueues it; if Redis fails again, it goes back to PENDING_ENQUEUE for the next sweep.
+        """
+        async with self.engine.begin() as connection:
+            payloads = await queries.claim_stranded(connection, utcnow() - timedelta(seconds=older_than_seconds))
+        turns = [TurnRequest.from_json(payload) for payload in payloads]
+        if turns:
+            try:
+                await self.queue.enqueue_many(turns)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await self._set_states(
+                        [t.request_id for t in turns], RequestState.QUEUED, RequestState.PENDING_ENQUEUE
                     )
-                )
-            ).all()
-        for request in rows:
-            await self._requeue(TurnRequest.from_json(request.payload))
-        return len(rows)
+                raise
+        return len(turns)
 
     # Commands
 
@@ -496,17 +606,6 @@ async def _claim_key(session: AsyncSession, inbound: Inbound) -> bool:
     return True
 
 
-async def _stranded_request(session: AsyncSession, inbound: Inbound) -> TurnRequest | None:
-    """A retried update whose first delivery stored its turn but could not enqueue it: enqueue it now."""
-    key = await session.get(InboundKey, (inbound.channel, inbound.dedup_key))
-    if key is None or key.request_id is None:
-        return None
-    request = await session.get(Request, key.request_id)
-    if request is None or request.state is not RequestState.PENDING_ENQUEUE:
-        return None
-    return TurnRequest.from_json(request.payload)
-
-
 async def _user(session: AsyncSession, channel: str, address: str) -> User:
     query = select(User).where(User.channel == channel, User.address == address)
     user = (await session.scalars(query)).first()
@@ -527,60 +626,19 @@ async def _language_of(session: AsyncSession, channel: str, address: str) -> str
     return language or "tg"
 
 
-async def _active_conversation(session: AsyncSession, user: User) -> tuple[Conversation, bool]:
-    """The user's active conversation (locked for this transaction), and whether it was just created."""
-    conversation = (
-        await session.scalars(
-            select(Conversation)
-            .where(Conversation.user_id == user.id, Conversation.active.is_(True))
-            .order_by(Conversation.id.desc())
-            .with_for_update()
-        )
-    ).first()
-    if conversation is not None:
-        return conversation, False
-    conversation = Conversation(user_id=user.id)
-    session.add(conversation)
-    await session.flush()
-    return conversation, True
-
-
-async def _has_waiting(session: AsyncSession, conversation_id: int) -> bool:
-    waiting = await session.scalar(
-        select(Message.id)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.role == Role.USER,
-            Message.request_id.is_(None),
-        )
-        .limit(1)
-    )
-    return waiting is not None
-
-
-async def _target(session: AsyncSession, request_id: str) -> Target | None:
-    row = (
-        await session.execute(
-            select(
-                User.channel,
-                User.address,
-                User.language,
-                Request.conversation_id,
-                Request.received_at,
-                Request.model,
-                User.script,
-                User.writes_latin,
-            )
-            .join(Conversation, Conversation.id == Request.conversation_id)
-            .join(User, User.id == Conversation.user_id)
-            .where(Request.id == request_id)
-        )
-    ).first()
+def _target(request_id: str, row: queries.TargetRow | None) -> Target | None:
     if row is None:
         return None
-    channel, address, language, conversation_id, received_at, model, script, writes_latin = row
-    latin = answers_in_latin(script, writes_latin)
-    return Target(channel, address, language, request_id, conversation_id, received_at.timestamp(), model, latin=latin)
+    return Target(
+        row.channel,
+        row.address,
+        row.language,
+        request_id,
+        row.conversation_id,
+        row.received_at.timestamp(),
+        row.model,
+        latin=answers_in_latin(row.script, row.writes_latin),
+    )
 
 
 def redact(address: str) -> str:

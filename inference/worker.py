@@ -204,6 +204,9 @@ class Worker:
         last_partial = time.monotonic()
         published = 0
         seq = 0
+        # The text grows in pieces, joined only when it is sent: ``result.text += …`` copies it at every token.
+        pieces: list[str] = []
+        length = 0
         # A model that runs far past an SMS budget is stopped: delivery trims to the budget anyway.
         hard_stop = request.char_budget * 2 if request.char_budget else None
         deltas = stream_chat(
@@ -218,33 +221,36 @@ class Worker:
                 result.prompt_tokens = delta.prompt_tokens or 0
                 result.completion_tokens = delta.completion_tokens
             if delta.text:
-                if not result.text:
+                if not pieces:
                     result.first_token_seconds = time.monotonic() - started
                     self.metrics.time_to_first_token.observe(result.first_token_seconds)
-                result.text += delta.text
+                pieces.append(delta.text)
+                length += len(delta.text)
             if delta.finish_reason:
                 result.finish_reason = delta.finish_reason
             now = time.monotonic()
             # The first words go out at once (time to first visible text waits for them); later ones are paced.
-            first_text = published == 0 and bool(printable(result.text).strip())
+            first_text = published == 0 and bool(pieces) and bool(printable("".join(pieces)).strip())
             if request.stream_partials and (
                 first_text
                 or (
                     now - last_partial >= self.settings.partial_interval_seconds
-                    and len(result.text) - published >= self.settings.partial_min_chars
+                    and length - published >= self.settings.partial_min_chars
                 )
             ):
                 seq += 1
+                result.text = "".join(pieces)
                 try:
                     await self._publish(request, ReplyKind.PARTIAL, result, seq=seq)
                 except Exception as exc:  # a preview lost to a Redis blip is not worth the answer
                     if self.outages.failed(exc) is None:
                         raise
-                last_partial, published = now, len(result.text)
-            if hard_stop is not None and len(result.text) > hard_stop:
+                last_partial, published = now, length
+            if hard_stop is not None and length > hard_stop:
                 result.finish_reason = "length"
                 break
         await deltas.aclose()
+        result.text = "".join(pieces)
         result.seconds = time.monotonic() - started
         self.metrics.generation_time.observe(result.seconds)
         self.metrics.generated_tokens.inc(result.completion_tokens)

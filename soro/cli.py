@@ -37,11 +37,23 @@ def _settings(console: bool = False) -> Settings:
 
 
 @app.command()
-def bot() -> None:
+def bot(
+    processes: int = typer.Option(
+        1, "--processes", min=1, help="Bot processes sharing the HTTP port (webhook mode); the first delivers."
+    ),
+) -> None:
     """Run the Telegram bot and the SMS endpoint: webhook when SORO_WEBHOOK_URL is set, polling otherwise."""
-    from bot.app import run_bot
+    settings = _settings()
+    if processes == 1:
+        from bot.app import run_bot
 
-    asyncio.run(run_bot(_settings()))
+        asyncio.run(run_bot(settings))
+        return
+    if settings.telegram_token.get_secret_value() and not settings.webhook_url:
+        raise typer.BadParameter("Telegram polling takes one process: set SORO_WEBHOOK_URL", param_hint="--processes")
+    from bot.processes import run_processes
+
+    raise typer.Exit(run_processes(processes))
 
 
 @app.command()

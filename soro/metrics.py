@@ -47,6 +47,12 @@ class DependencyMetrics:
             registry=registry,
         )
 
+    def prime(self, process: str, dependencies: Iterable[str]) -> None:
+        """Series born at 1 as the process starts: the step to 0 is what the alert sees."""
+        for name in dependencies:
+            self.up.labels(name, process).set(1)
+            self.errors.labels(name, process)
+
 
 class BotMetrics:
     """Channels, delivery and the outbound Telegram / SMS calls (the bot, console chat and demo processes)."""
@@ -163,6 +169,7 @@ class BotMetrics:
     def prime(self, channels: Iterable[str], models: Iterable[str] = ()) -> None:
         """Create the series of ``channels`` (telegram, sms, console) and ``models`` at 0, as the process starts."""
         channels, models = list(channels), list(models)
+        self.dependencies.prime("bot", ("redis", "database"))
         for channel in channels:
             for model in models:
                 for vote in VOTES:
@@ -233,6 +240,7 @@ class WorkerMetrics:
 
     def prime(self, llm_error_kinds: Iterable[str] = ()) -> None:
         """Create the outcome series, and those of the model errors a worker retries, at 0 (see ``BotMetrics``)."""
+        self.dependencies.prime("worker", ("redis",))
         for outcome in WORKER_OUTCOMES:
             self.requests.labels(outcome)
         for kind in llm_error_kinds:

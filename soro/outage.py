@@ -146,9 +146,7 @@ class Outages:
         self.metrics = metrics
         self._down: dict[str, _Down] = {}
         if metrics is not None:
-            for name in dependencies:  # born at 1: the step to 0 is what the alert sees
-                metrics.up.labels(name, process).set(1)
-                metrics.errors.labels(name, process)
+            metrics.prime(process, dependencies)
 
     def is_up(self, dependency: str) -> bool:
         return dependency not in self._down

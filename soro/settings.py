@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         default=10.0, description="A request whose worker sent no heartbeat for this long is taken over."
     )
     backlog_limit: int = 500
+    group_commit_linger_seconds: float = 0.001
+    group_commit_max: int = Field(default=128, ge=1)
+    group_commit_concurrency: int = Field(default=4, ge=1)
 
     # Worker
     worker_concurrency: int = 64

@@ -7,6 +7,12 @@ default, so every unknown key, missing required key and wrongly typed value is a
     from training.config import load_config
     config = load_config("configs/train/cpt-1b.yaml", CptConfig)
 
+Command lines override any key with ``--set dotted.key=value`` (the value read as YAML: ``100``, ``true``,
+``[a.jsonl, b.jsonl]``), as litgpt and TRL users expect; an override of a key the schema does not have is an
+error like any other unknown key::
+
+    config = load_config("configs/train/cpt-1b.yaml", CptConfig, overrides=["train.max_steps=100"])
+
 Supported field types: ``str``, ``int``, ``float`` (ints are accepted), ``bool``, ``Path``, ``Literal[...]``,
 ``X | None``, ``list[X]``, ``dict[str, X]`` and nested dataclasses. Relative paths stay relative to the working
 directory, as on the command line.
@@ -14,10 +20,12 @@ directory, as on the command line.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -31,19 +39,71 @@ class ConfigError(ValueError):
     """A config file that does not match its schema; the message names the offending key."""
 
 
-def load_config(path: str | Path, cls: type[T]) -> T:
-    """Read the YAML file at ``path`` into an instance of the dataclass ``cls``."""
+def load_config(path: str | Path, cls: type[T], *, overrides: Sequence[str] = ()) -> T:
+    """Read the YAML file at ``path`` into an instance of the dataclass ``cls``, with ``--set`` overrides."""
     path = Path(path)
+    raw = read_yaml(path, overrides)
+    try:
+        return config_from_dict(raw, cls)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def read_yaml(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The mapping in the YAML file at ``path``, with each ``dotted.key=value`` of ``overrides`` applied."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if raw is None:
         raw = {}
-    try:
-        return config_from_dict(raw, cls)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top")
+    return apply_overrides(raw, overrides)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``raw`` with ``key.sub=value`` set for each override (``tasks.0.limit=5`` indexes a list)."""
+    result: dict[str, Any] = copy.deepcopy(raw)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {override!r}: expected dotted.key=value")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {override!r}: the value is not valid YAML: {exc}") from exc
+        parts = key.strip().split(".")
+        node: Any = result
+        for depth, part in enumerate(parts[:-1]):
+            node = _child(node, part, ".".join(parts[: depth + 1]), override)
+        _assign(node, parts[-1], value, override)
+    return result
+
+
+def _child(node: Any, part: str, where: str, override: str) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, where, override)]
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {override!r}: {where} is not a section")
+    if node.get(part) is None:
+        node[part] = {}
+    return node[part]
+
+
+def _assign(node: Any, part: str, value: object, override: str) -> None:
+    if isinstance(node, list):
+        node[_index(node, part, part, override)] = value
+    elif isinstance(node, dict):
+        node[part] = value
+    else:
+        raise ConfigError(f"--set {override!r}: cannot set {part!r} inside a value")
+
+
+def _index(node: list[Any], part: str, where: str, override: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"--set {override!r}: {where}: expected a list index below {len(node)}")
+    return int(part)
 
 
 def config_from_dict(raw: object, cls: type[T]) -> T:

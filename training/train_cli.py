@@ -41,33 +41,37 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 ConfigFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML run config")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a config key: --set train.max_steps=100 (repeatable; value read as YAML)"),
+]
 
 
 @app.command()
-def cpt(config: ConfigFile) -> None:
+def cpt(config: ConfigFile, overrides: Overrides = None) -> None:
     """Continual pretraining on curated shards (packing, replay mix, held-out loss and bits per character)."""
     from training.config import ConfigError, load_config
     from training.cpt.config import CptConfig
 
     _setup_logging()
     try:
-        parsed = load_config(config, CptConfig)
+        parsed = load_config(config, CptConfig, overrides=overrides or [])
+        from training.cpt.train import run_cpt
+
+        typer.echo(run_cpt(parsed))
     except ConfigError as exc:
         raise _fail(exc) from exc
-    from training.cpt.train import run_cpt
-
-    typer.echo(run_cpt(parsed))
 
 
 @app.command()
-def sft(config: ConfigFile) -> None:
+def sft(config: ConfigFile, overrides: Overrides = None) -> None:
     """Instruction tuning (full, LoRA or QLoRA) with loss on the assistant's tokens only."""
     from training.config import ConfigError, load_config
     from training.sft.config import SftConfig
 
     _setup_logging()
     try:
-        parsed = load_config(config, SftConfig)
+        parsed = load_config(config, SftConfig, overrides=overrides or [])
         from training.sft.train import run_sft
 
         typer.echo(run_sft(parsed))
@@ -83,7 +87,8 @@ def export(
     out: Annotated[Path, typer.Argument(help="model folder to write")],
     base_model: Annotated[str | None, typer.Option(help="base of a LoRA adapter, if not the one it recorded")] = None,
     eval_results: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="results JSON for the model card")
+        Path | None,
+        typer.Option(exists=True, help="results.json of `soro eval run` (or its run folder) for the model card"),
     ] = None,
     dtype: Annotated[ExportDtypeChoice, typer.Option(help="dtype of the saved weights")] = ExportDtypeChoice.bfloat16,
     name: Annotated[str | None, typer.Option(help="model name in the card (default: the folder name)")] = None,

@@ -2,7 +2,7 @@
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -16,17 +16,6 @@ from bot.store.models import Message, Request, RequestState, User
 from inference.queue import ReplyEvent, ReplyKind, TurnRequest
 from soro.ports import free_port
 from tests.support.stack import eventually, stack_settings
-
-
-@pytest.fixture
-async def services(postgres_url: str, redis_url: str) -> AsyncIterator[Services]:
-    settings = stack_settings(postgres_url, redis_url, "http://127.0.0.1:9/v1", "soro", max_input_chars=500)
-    services = Services.create(settings)
-    yield services
-    keys = [key async for key in services.redis.scan_iter(f"{settings.stream_prefix}:*")]
-    if keys:
-        await services.redis.delete(*keys)
-    await services.close()
 
 
 async def queued(services: Services) -> list[TurnRequest]:

@@ -8,7 +8,7 @@ from bot.pipeline import Inbound, Outcome
 from bot.reading import answers_in_latin, read
 from bot.services import Services
 from bot.store.models import Message, User
-from tests.bot.test_pipeline import queued, services  # noqa: F401  (the fixture)
+from tests.bot.test_pipeline import queued
 
 
 async def _stored(running: Services, address: str) -> tuple[User, list[Message]]:

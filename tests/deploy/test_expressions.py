@@ -52,6 +52,8 @@ class Traffic:
         """Create every labelled series at 0, as a process should at start: a series born at 1 shows no
         increase, so its first event would be invisible to rate() and increase()."""
         bot, worker = self.bot, self.worker
+        bot.dependencies.prime("bot", ("redis", "database"))
+        worker.dependencies.prime("worker", ("redis",))
         for channel in set(CHANNELS):
             for metric in (bot.messages_received, bot.duplicates, bot.deadline_expired, bot.dead_letters):
                 metric.labels(channel)

@@ -35,6 +35,8 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     failed: int | None = None  # HTTP status of an injected failure
+    content_type: str = ""
+    body_bytes: int = 0
 
 
 @dataclass
@@ -224,7 +226,7 @@ class BotApiStandIn:
         params = await _params(request)
         if self.latency:
             await asyncio.sleep(self.latency)
-        call = Call(method, params)
+        call = Call(method, params, content_type=request.content_type, body_bytes=request.content_length or 0)
         now = time.monotonic()
         for failure in self.failures:
             if failure.applies(method, now):

@@ -33,6 +33,16 @@ class BitsPerCharacter:
         return self.total_bits * math.log(2) / self.tokens if self.tokens else math.nan
 
 
+def bpc_windows(ids: Sequence[int], bos: int, max_length: int) -> list[list[int]]:
+    """A text's tokens cut into windows of at most ``max_length``, each starting afresh from BOS.
+
+    Every scorer of bits per character (in-process and through a served model's prompt log-probabilities)
+    uses these windows, so the same text gets the same score whoever computes it.
+    """
+    step = max_length - 1
+    return [[bos, *ids[start : start + step]] for start in range(0, len(ids), step)]
+
+
 def bits_per_character(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -57,9 +67,7 @@ def bits_per_character(
         if not text:
             continue
         characters += len(text)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        step = max_length - 1
-        windows.extend([bos, *ids[start : start + step]] for start in range(0, len(ids), step))
+        windows.extend(bpc_windows(tokenizer(text, add_special_tokens=False)["input_ids"], bos, max_length))
 
     was_training = model.training
     model.train(False)

@@ -106,13 +106,3 @@ def training_arguments(
         use_cpu=not torch.cuda.is_available(),
         **extra,
     )
-
-
-def resume_checkpoint(output_dir: Path, loop: LoopOptions) -> str | None:
-    """The newest checkpoint to continue from, when resuming is on and one exists."""
-    if not loop.resume or not output_dir.is_dir():
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    checkpoint: str | None = get_last_checkpoint(str(output_dir))  # type: ignore[no-untyped-call]
-    return checkpoint

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
 
 from training.common.bpc import bits_per_character
+from training.common.distributed import keep_fsdp_on_cpu, save_final
 from training.common.logs import CsvLogCallback
 from training.common.models import load_causal_lm, load_tokenizer
-from training.common.options import resume_checkpoint, training_arguments
+from training.common.options import training_arguments
+from training.common.resume import load_completed, plan_resume, say_already_done
 from training.common.run_summary import RunSummary, read_summary
 from training.config import config_to_dict
 from training.cpt.config import CptConfig
@@ -68,8 +70,14 @@ class CptTrainer(Trainer):
 def run_cpt(config: CptConfig, *, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     """Train as ``config`` says and return the folder of the final model (``output_dir/final``)."""
     output_dir = config.output_dir
+    final_dir = output_dir / FINAL_DIR
+    plan = plan_resume(output_dir, config.train, config, final_dir)
+    if plan.done:
+        say_already_done(final_dir, plan)
+        return final_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     args = training_arguments(TrainingArguments, output_dir, config.model, config.train)
+    keep_fsdp_on_cpu()
     tokenizer = load_tokenizer(config.model.name_or_path)
     # Rank 0 tokenises and fills the datasets cache; the other ranks then read it instead of redoing the work.
     with args.main_process_first(desc="tokenise and pack"):
@@ -94,11 +102,13 @@ def run_cpt(config: CptConfig, *, callbacks: Sequence[TrainerCallback] = ()) -> 
         bpc_texts=data.validation_texts,
         bpc_max_length=config.data.seq_len,
     )
-    trainer.train(resume_from_checkpoint=resume_checkpoint(output_dir, config.train))
+    if plan.completed:
+        load_completed(trainer, plan)
+    else:
+        trainer.train(resume_from_checkpoint=plan.checkpoint)
     metrics = trainer.evaluate()
 
-    final_dir = output_dir / FINAL_DIR
-    trainer.save_model(str(final_dir))
+    save_final(trainer, final_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(final_dir))
         RunSummary(

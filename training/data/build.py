@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from training.data.config import CurationConfig, resume_fingerprint
-from training.data.executors import make_executor, stage_done
+from training.data.executors import connect_ray, make_executor, stage_done
 from training.data.report import CurationReport, write_report
 from training.data.stages import Layout, Stage, build_stages, layout_of
 
@@ -71,6 +71,8 @@ def _run_in_this_process(
     """Local or Ray: stage after stage, each skipping the tasks a previous run finished."""
     from training.data.progress import StageProgress, output_to
 
+    if config.executor.kind == "ray":
+        connect_ray(config.executor.ray)
     quiet = contextlib.nullcontext(console) if verbose else output_to(layout.console_log)
     with quiet as display, StageProgress(display, stages, layout) as progress:
         for stage in stages:

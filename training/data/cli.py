@@ -17,6 +17,10 @@ def build(
     ],
     restart: Annotated[bool, typer.Option(help="Forget an unfinished run in the work folder; start over.")] = False,
     verbose: Annotated[bool, typer.Option(help="Show datatrove's log lines instead of the progress display.")] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key: --set executor.workers=4 (repeatable; value read as YAML)."),
+    ] = None,
 ) -> None:
     """Build training shards from the sources in CONFIG; run it again to resume after a crash."""
     from rich.console import Console
@@ -27,7 +31,9 @@ def build(
 
     console = Console(stderr=True)
     try:
-        result = build_corpus(load_curation_config(config_path), restart=restart, console=console, verbose=verbose)
+        result = build_corpus(
+            load_curation_config(config_path, overrides or []), restart=restart, console=console, verbose=verbose
+        )
     except (ConfigError, ResumeConflict, FileNotFoundError) as exc:
         console.print(str(exc), style="red", markup=False)
         raise typer.Exit(2) from None

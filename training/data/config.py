@@ -7,6 +7,7 @@ the Tajik steps: legacy-font repair, Tajik-letter-aware language ID, +992 phone 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -209,6 +210,9 @@ class SlurmOptions:
 class RayOptions:
     cpus_per_task: int = 1
     mem_per_cpu_gb: float = 2.0
+    # The cluster to run on: "auto" (the one `ray start` made on this node), "HOST:PORT" of its head, or None
+    # for a private single-node Ray on 127.0.0.1 that lives as long as the command.
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,8 +272,8 @@ class CurationConfig:
         return self.output_dir.with_name(f"{self.output_dir.name}.report")
 
 
-def load_curation_config(path: str | Path) -> CurationConfig:
-    return load_config(path, CurationConfig)
+def load_curation_config(path: str | Path, overrides: Sequence[str] = ()) -> CurationConfig:
+    return load_config(path, CurationConfig, overrides=overrides)
 
 
 def resume_fingerprint(config: CurationConfig) -> dict[str, Any]:

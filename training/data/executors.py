@@ -8,7 +8,7 @@ from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
 
-from training.data.config import ExecutorOptions
+from training.data.config import ExecutorOptions, RayOptions
 from training.data.stages import Layout, Stage
 
 
@@ -63,3 +63,24 @@ def completed_tasks(layout: Layout, stage: Stage) -> int:
 
 def stage_done(layout: Layout, stage: Stage) -> bool:
     return completed_tasks(layout, stage) >= stage.tasks
+
+
+# Ray resolves 127.0.0.1 to the machine's outward address (and binds its servers there or on every interface)
+# unless this is off; off, a node started on loopback stays on loopback.
+RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def connect_ray(options: RayOptions) -> None:
+    """Join the configured Ray cluster, or start a private one on loopback, once per process."""
+    if options.address is None:
+        # Read by Ray when it is imported: set before the first import.
+        for key, value in RAY_LOOPBACK_ENV.items():
+            os.environ.setdefault(key, value)
+    import ray
+
+    if ray.is_initialized():
+        return
+    if options.address is None:
+        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=options.address, log_to_driver=False)

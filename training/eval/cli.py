@@ -25,6 +25,10 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Run folder (default: output_dir/name).")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many items per task.")] = None,
     task: Annotated[list[str] | None, typer.Option(help="Only these tasks (repeatable).")] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key: --set limit=50, --set tasks.0.limit=10 (repeatable)."),
+    ] = None,
 ) -> None:
     """Run a suite on a model folder or an endpoint: JSON per task and a Markdown table in the run folder."""
     from soro.logs import setup_logging
@@ -36,7 +40,7 @@ def run(
     settings = Settings()
     setup_logging(settings.log_level)
     try:
-        suite = load_eval_config(config)
+        suite = load_eval_config(config, overrides or [])
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="CONFIG") from None
     if model is not None and endpoint is not None:
@@ -62,9 +66,14 @@ def run(
 
     async def main() -> int:
         assert suite.model is not None
+        from training.eval.progress import new_progress
+
         backend = open_backend(suite.model)
         try:
-            outcome = await run_suite(suite, backend, out_dir, system_prompt=settings.system_prompt)
+            with new_progress() as progress:
+                outcome = await run_suite(
+                    suite, backend, out_dir, system_prompt=settings.system_prompt, progress=progress
+                )
         finally:
             await backend.aclose()
         typer.echo((outcome.out_dir / "results.md").read_text(encoding="utf-8"))

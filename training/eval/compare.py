@@ -34,8 +34,13 @@ class Cell:
     difference_interval: Interval | None = None
 
     @property
+    def tested(self) -> bool:
+        """Whether the difference has an interval over items at all (two or more items in both runs)."""
+        return self.difference_interval is not None and not any(map(math.isnan, self.difference_interval))
+
+    @property
     def within_noise(self) -> bool:
-        return self.difference_interval is not None and within_noise(self.difference_interval)
+        return self.tested and within_noise(self.difference_interval or (math.nan, math.nan))
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
@@ -43,7 +48,7 @@ def load_runs(paths: list[Path]) -> list[Run]:
     labels: set[str] = set()
     for path in paths:
         description, results = read_run(path)
-        label = str(description.get("name") or path.name)
+        label = description.name or path.name
         if label in labels:
             label = f"{label} ({path.name})"
         labels.add(label)
@@ -121,13 +126,16 @@ def markdown(runs: list[Run], cells: dict[tuple[str, str], list[Cell | None]]) -
             low, high = cell.interval
             text = f"{format_score(cell.value)} [{format_score(low)}, {format_score(high)}]"
             if cell.difference is not None:
-                text += f" ({_signed(cell.difference)}{' ' + WITHIN_NOISE if cell.within_noise else ''})"
+                marker = (" " + WITHIN_NOISE if cell.within_noise else "") if cell.tested else ", untested"
+                text += f" ({_signed(cell.difference)}{marker})"
             texts.append(text)
         lines.append(f"| {task} | {name} {arrow} | " + " | ".join(texts) + " |")
     lines += [
         "",
         "Scores with their 95 % bootstrap interval; in brackets the difference to the baseline. "
-        f"{WITHIN_NOISE}: that difference is within noise (its 95 % bootstrap interval contains zero).",
+        f"{WITHIN_NOISE}: that difference is within noise (its 95 % bootstrap interval contains zero); "
+        "untested: too few items for an interval, so no claim either way. Latency is only measured on served "
+        "models, one streamed request per item.",
     ]
     return "\n".join(lines) + "\n"
 

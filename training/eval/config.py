@@ -7,14 +7,13 @@ directory, as on the command line. Each entry of ``tasks`` names its ``type``; u
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from tajik.sms import SMS_INSTRUCTION
-from training.config import ConfigError, config_from_dict
+from training.config import ConfigError, config_from_dict, read_yaml
 from training.eval.backends.local import LocalPrecision
 
 Scoring = Literal["auto", "loglikelihood", "generation"]
@@ -254,13 +253,8 @@ def eval_config_from_dict(raw: dict[str, Any]) -> EvalConfig:
     return dataclasses.replace(shell, tasks=tasks)
 
 
-def load_eval_config(path: Path) -> EvalConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top")
+def load_eval_config(path: Path, overrides: Sequence[str] = ()) -> EvalConfig:
+    raw = read_yaml(path, overrides)
     try:
         return eval_config_from_dict(raw)
     except (ConfigError, ValueError) as exc:

@@ -13,16 +13,29 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
 from training.config import config_to_dict
 from training.eval.backends.base import Backend, UnsupportedByBackend
 from training.eval.config import EvalConfig, ModelConfig
+from training.eval.progress import task_bar
 from training.eval.records import DatasetError
-from training.eval.results import RUN_FILE, TABLE_FILE, TaskResult, markdown_table, write_task_result
+from training.eval.results import (
+    RUN_FILE,
+    TABLE_FILE,
+    EvalResults,
+    TaskResult,
+    markdown_table,
+    model_hash,
+    scores_of,
+    write_task_result,
+)
 from training.eval.tasks import run_task
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +76,22 @@ def _write_summary(out_dir: Path, run: dict[str, Any], results: list[TaskResult]
     if run["skipped"]:
         table += "\nSkipped:\n\n" + "".join(f"- {name}: {why}\n" for name, why in run["skipped"].items())
     (out_dir / TABLE_FILE).write_text(table, encoding="utf-8")
+    backend = run["backend"]
+    local = backend.get("kind") == "local"
+    EvalResults(
+        name=run["name"],
+        model=str(backend.get("path") if local else backend.get("model") or backend.get("base_url")),
+        model_hash=model_hash(Path(backend["path"])) if local else None,
+        date=run["finished_at"],
+        backend=str(backend.get("kind")),
+        scores=scores_of(results),
+    ).write(out_dir)
 
 
-async def run_suite(config: EvalConfig, backend: Backend, out_dir: Path, *, system_prompt: str) -> RunOutcome:
-    """Run the tasks one after another, writing each result as soon as it is ready."""
+async def run_suite(
+    config: EvalConfig, backend: Backend, out_dir: Path, *, system_prompt: str, progress: Progress | None = None
+) -> RunOutcome:
+    """Run the tasks one after another, writing each result as soon as it is ready (a bar each on ``progress``)."""
     run: dict[str, Any] = {
         "name": config.name,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -79,14 +104,15 @@ async def run_suite(config: EvalConfig, backend: Backend, out_dir: Path, *, syst
     for task in config.tasks:
         log.info("task %s: running", task.name)
         try:
-            result = await run_task(
-                task,
-                backend,
-                data_root=config.data_root,
-                scoring=config.scoring,
-                system_prompt=system_prompt,
-                limit=config.limit,
-            )
+            with task_bar(progress, task.name):
+                result = await run_task(
+                    task,
+                    backend,
+                    data_root=config.data_root,
+                    scoring=config.scoring,
+                    system_prompt=system_prompt,
+                    limit=config.limit,
+                )
         except (DatasetError, UnsupportedByBackend, openai.APIError) as exc:
             # A missing file, a backend that cannot do the task, or an endpoint that refused a request
             # (e.g. a prompt longer than its context): the other tasks still run.

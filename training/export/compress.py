@@ -23,6 +23,15 @@ from typing import Any
 PRESET_SCHEMES: dict[str, str] = {"fp8": "FP8_DYNAMIC", "w4a16": "W4A16"}
 # lm_head stays unquantised: it costs quality out of proportion to the bytes it saves.
 DEFAULT_IGNORE: tuple[str, ...] = ("lm_head",)
+# W4A16 stores one scale per this many input features of each linear layer.
+W4A16_GROUP_SIZE = 128
+# Lines the parent reads to show its progress bar: "soro-step N/TOTAL what".
+STEP_PREFIX = "soro-step"
+STEPS = ("load the model", "calibrate and quantise", "save compressed weights")
+
+
+def _step(number: int) -> None:
+    print(f"{STEP_PREFIX} {number}/{len(STEPS)} {STEPS[number - 1]}", flush=True)
 
 
 def quantization_recipe(scheme: str, ignore: Sequence[str] = DEFAULT_IGNORE) -> list[Any]:
@@ -53,6 +62,7 @@ def compress(
 
     if scheme == "w4a16" and not calibration_texts:
         raise ValueError("w4a16 quantises with GPTQ, which needs calibration texts")
+    _step(1)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dataset = None
@@ -60,6 +70,7 @@ def compress(
         # Already rendered (chat template applied) by the caller: the texts carry their own <bos>.
         encoded = tokenizer(list(calibration_texts), add_special_tokens=False, truncation=True, max_length=max_seq_len)
         dataset = Dataset.from_dict(dict(encoded))
+    _step(2)
     oneshot(
         model=model,
         dataset=dataset,
@@ -67,6 +78,7 @@ def compress(
         max_seq_length=max_seq_len,
         num_calibration_samples=max(len(calibration_texts), 1),
     )
+    _step(3)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, save_compressed=True)
     tokenizer.save_pretrained(out_dir)

@@ -103,6 +103,7 @@ def export_model(
     """Write the servable folder for the run output (full model or LoRA adapter) at ``source``."""
     import torch
 
+    results = read_eval_results(eval_results)  # checked before any weights are loaded
     model, base, merged = load_merged(source, base_model)
     tokenizer = load_tokenizer(str(source))
     if not tokenizer.chat_template:
@@ -120,8 +121,7 @@ def export_model(
             name or out_dir.name,
             summary,
             base_model=summary.origin() if summary else base,
-            eval_results=read_eval_results(eval_results),
-            eval_source=eval_results.name if eval_results else "",
+            eval_results=results,
             merged_adapter=merged,
         ),
         encoding="utf-8",

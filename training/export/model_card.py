@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from training.common.run_summary import RunSummary
+from training.eval.results import EvalResults, format_score, read_results
 
 _DATA_FIELDS = (
     ("train_files", "training data"),
@@ -24,18 +23,6 @@ _DATA_FIELDS = (
 )
 
 
-def flatten_metrics(results: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """Every number in a results JSON, keyed by its path (``tasks.belebele.acc``), whatever the layout."""
-    if isinstance(results, dict):
-        for key, value in results.items():
-            yield from flatten_metrics(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(results, list):
-        for index, value in enumerate(results):
-            yield from flatten_metrics(value, f"{prefix}[{index}]")
-    elif isinstance(results, int | float) and not isinstance(results, bool):
-        yield prefix, float(results)
-
-
 def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -49,8 +36,7 @@ def render_model_card(
     summary: RunSummary | None,
     *,
     base_model: str,
-    eval_results: dict[str, Any] | None = None,
-    eval_source: str = "",
+    eval_results: EvalResults | None = None,
     merged_adapter: bool = False,
 ) -> str:
     """Markdown with Hugging Face front matter; every section present only when there is something to say."""
@@ -94,20 +80,26 @@ def render_model_card(
             lines.append("")
     if merged_adapter:
         lines += ["The LoRA adapter of the last stage is merged into these weights.", ""]
-    if eval_results:
-        lines += ["## Evaluation", ""]
-        if eval_source:
-            lines += [f"From `{eval_source}`.", ""]
-        lines += ["| metric | value |", "|---|---|"]
-        lines += [f"| {key} | {value:.4g} |" for key, value in flatten_metrics(eval_results)]
+    if eval_results is not None:
+        hash_note = f", weights sha256 `{eval_results.model_hash[:16]}…`" if eval_results.model_hash else ""
+        lines += [
+            "## Evaluation",
+            "",
+            f"Run `{eval_results.name}` of `{eval_results.model}` ({eval_results.backend} backend{hash_note}), "
+            f"{eval_results.date}; 95 % bootstrap intervals over the items.",
+            "",
+            "| task | metric | value | 95 % CI | n |",
+            "|---|---|---:|---|---:|",
+        ]
+        for score in eval_results.scores:
+            value = "–" if score.value is None else format_score(score.value)
+            interval = "–" if score.ci95 is None else f"{format_score(score.ci95[0])} – {format_score(score.ci95[1])}"
+            arrow = "↑" if score.higher_is_better else "↓"
+            lines.append(f"| {score.task} | {score.metric} {arrow} | {value} | {interval} | {score.n} |")
         lines.append("")
     return "\n".join(lines)
 
 
-def read_eval_results(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of results")
-    return data
+def read_eval_results(path: Path | None) -> EvalResults | None:
+    """The ``results.json`` of ``soro eval run`` (or its run folder), checked; any other JSON is an error."""
+    return None if path is None else read_results(path)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from training.common.run_summary import SUMMARY_FILE
 from training.export import compress
-from training.export.compress import PRESET_SCHEMES
+from training.export.compress import PRESET_SCHEMES, STEP_PREFIX, STEPS, W4A16_GROUP_SIZE
 from training.export.export import weight_bytes
 
 if TYPE_CHECKING:
@@ -100,6 +100,34 @@ def quantize_python(venv: Path) -> Path:
     return python
 
 
+def linear_input_sizes(model_dir: Path) -> dict[str, int]:
+    """The input width of each kind of linear layer of a Gemma-style decoder, from its config.json."""
+    raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    text = raw.get("text_config", raw)
+    hidden = int(text["hidden_size"])
+    head_dim = int(text.get("head_dim") or hidden // int(text["num_attention_heads"]))
+    return {
+        "q_proj/k_proj/v_proj/gate_proj/up_proj (hidden_size)": hidden,
+        "o_proj (num_attention_heads × head_dim)": int(text["num_attention_heads"]) * head_dim,
+        "down_proj (intermediate_size)": int(text["intermediate_size"]),
+    }
+
+
+def check_groupable(model_dir: Path, options: QuantizeOptions) -> None:
+    """W4A16 needs every quantised linear layer's input width to be a multiple of the group size; say so first."""
+    if options.scheme != "w4a16":
+        return
+    sizes = linear_input_sizes(model_dir)
+    misfits = {name: size for name, size in sizes.items() if size % W4A16_GROUP_SIZE}
+    if misfits:
+        listed = ", ".join(f"{name} = {size}" for name, size in misfits.items())
+        raise QuantizeError(
+            f"w4a16 quantises weights in groups of {W4A16_GROUP_SIZE} input features, and {model_dir} has linear "
+            f"layers whose input width {W4A16_GROUP_SIZE} does not divide: {listed}. Use --scheme fp8 for this "
+            "model (no groups), or quantise a model whose widths are multiples of 128 (every Gemma 3 release is)."
+        )
+
+
 def calibration_texts(paths: list[Path], tokenizer: PreTrainedTokenizerBase, limit: int) -> list[str]:
     """Up to ``limit`` texts: chat examples rendered with the chat template, or plain documents."""
     from training.common.documents import read_documents
@@ -132,6 +160,7 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions, *, 
     llm-compressor runs in ``venv`` (see the module docstring); its output is quoted when it fails.
     """
     python = quantize_python(venv)
+    check_groupable(model_dir, options)
     with tempfile.TemporaryDirectory(prefix="soro-quantize-") as scratch:
         command = [
             str(python),
@@ -165,6 +194,10 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions, *, 
 
 
 def _run(command: list[str], venv: Path) -> None:
+    """Run llm-compressor, advancing a progress bar on its step lines; quote its output when it fails."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
     env.update(
         VIRTUAL_ENV=str(venv),
@@ -173,10 +206,25 @@ def _run(command: list[str], venv: Path) -> None:
         TRANSFORMERS_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
     )
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-_LOG_TAIL_LINES:])
-        raise QuantizeError(f"llm-compressor failed ({done.returncode}): {' '.join(command)}\n{tail}")
+    output: list[str] = []
+    columns = (TextColumn("quantise: {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        bar = progress.add_task("start", total=len(STEPS))
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                output.append(line.rstrip("\n"))
+                if line.startswith(STEP_PREFIX):
+                    number, _, what = line.removeprefix(STEP_PREFIX).strip().partition(" ")
+                    progress.update(bar, completed=int(number.split("/")[0]) - 1, description=what.strip())
+            returncode = process.wait()
+        if returncode == 0:
+            progress.update(bar, completed=len(STEPS), description="done")
+    if returncode != 0:
+        tail = "\n".join(output[-_LOG_TAIL_LINES:])
+        raise QuantizeError(f"llm-compressor failed ({returncode}): {' '.join(command)}\n{tail}")
 
 
 def write_report(report: SizeReport, model_dir: Path, out_dir: Path) -> None:

@@ -41,8 +41,8 @@ class SftDataOptions:
     # (SORO_SYSTEM_PROMPT, Settings().system_prompt), so the model learns under the prompt it will serve with.
     # An empty string trains without a system prompt.
     system_prompt: str | None = None
-    # Drop examples whose user and assistant text together is not Tajik, by the curation pipeline's language ID
-    # at its threshold (training.data.langid.tajik_score).
+    # Drop examples whose user and assistant text together is not Tajik, by the short-text language decision
+    # (training.common.language.reply_language: real Tajik words, printable text, the corpus language ID).
     require_tajik: bool = True
     # Pack several short examples into one sequence (best-fit decreasing, no cross-example attention).
     packing: bool = False

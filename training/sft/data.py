@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.data.langid import tajik_score
+from training.common.language import reply_language
 from training.sft.config import SftDataOptions
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ def validate(
             report.drop("duplicate", example.where)
             continue
         seen.add(key)
-        if options.require_tajik and not tajik_score(_conversation_text(messages))[0]:
+        if options.require_tajik and not reply_language(_conversation_text(messages)).is_tajik:
             report.drop("not_tajik", example.where)
             continue
         try:

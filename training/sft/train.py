@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from training.common.distributed import keep_fsdp_on_cpu, save_final
 from training.common.logs import CsvLogCallback
 from training.common.models import load_causal_lm, load_tokenizer
-from training.common.options import resume_checkpoint, training_arguments
+from training.common.options import training_arguments
+from training.common.resume import load_completed, plan_resume, say_already_done
 from training.common.run_summary import RunSummary, read_summary
 from training.config import ConfigError, config_to_dict
 from training.sft.config import SftConfig
@@ -113,6 +115,7 @@ def build_sft_trainer(config: SftConfig, *, callbacks: Sequence[TrainerCallback]
         assistant_only_loss=False,
         completion_only_loss=False,
     )
+    keep_fsdp_on_cpu()
     tokenizer = load_tokenizer(config.model.name_or_path)
     with args.main_process_first(desc="validate and tokenise"):
         data = build_sft_data(
@@ -137,11 +140,18 @@ def build_sft_trainer(config: SftConfig, *, callbacks: Sequence[TrainerCallback]
 
 def run_sft(config: SftConfig, *, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     """Train as ``config`` says and return the final folder (full model, or LoRA adapter and tokenizer)."""
-    trainer, data = build_sft_trainer(config, callbacks=callbacks)
-    trainer.train(resume_from_checkpoint=resume_checkpoint(config.output_dir, config.train))
-    metrics = trainer.evaluate()
     final_dir = config.output_dir / FINAL_DIR
-    trainer.save_model(str(final_dir))
+    plan = plan_resume(config.output_dir, config.train, config, final_dir)
+    if plan.done:
+        say_already_done(final_dir, plan)
+        return final_dir
+    trainer, data = build_sft_trainer(config, callbacks=callbacks)
+    if plan.completed:
+        load_completed(trainer, plan)
+    else:
+        trainer.train(resume_from_checkpoint=plan.checkpoint)
+    metrics = trainer.evaluate()
+    save_final(trainer, final_dir)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(str(final_dir))
         RunSummary(

@@ -52,7 +52,7 @@ MO_URL_QUERY = "id=%I&coding=%c&charset=%C"
 KANNEL_USER = "kannel"
 # Ids are stored prefixed ("kannel:" + a UUID) in a 64-character key.
 MAX_ID_CHARS = 57
-MAX_SMS_ID = 2**63 - 1
+MAX_SMS_ID = 2**31 - 1  # outbound_sms.id is a 32-bit integer column
 # Report on: delivered (1), undelivered (2), taken by the SMSC (8), rejected by the SMSC (16).
 DLR_MASK = 1 | 2 | 8 | 16
 # Kannel's %d in a delivery report → our state and the metric's label.

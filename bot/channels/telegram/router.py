@@ -75,6 +75,16 @@ def language_keyboard() -> InlineKeyboardMarkup:
     )
 
 
+# Filters as coroutines: aiogram runs a plain function or a magic filter (``F.text…``) in a thread, a thread
+# hop for every update.
+async def is_command(message: Message) -> bool:
+    return bool(message.text and message.text.startswith("/"))
+
+
+async def is_language_choice(query: CallbackQuery) -> bool:
+    return bool(query.data and query.data.startswith("lang:"))
+
+
 def build_router() -> Router:
     router = Router(name="telegram")
     router.message.outer_middleware(AccessMiddleware())
@@ -184,12 +194,12 @@ def build_router() -> Router:
         await pipeline.access.set_rule(*target, rule, value, by=by)
         await message.answer(text(done, language, who=target[1]))
 
-    @router.message(F.text.startswith("/"))
+    @router.message(is_command)
     async def unknown_command(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if await first_time(pipeline, update_key):
             await message.answer(text(T.UNKNOWN_COMMAND, await pipeline.language(CHANNEL, str(message.chat.id))))
 
-    @router.callback_query(F.data.startswith("lang:"))
+    @router.callback_query(is_language_choice)
     async def choose_language(query: CallbackQuery, pipeline: Pipeline) -> None:
         code = (query.data or "").removeprefix("lang:")
         if code not in LANGUAGES or query.message is None:

@@ -154,3 +154,30 @@ def test_run_killed_midway_resumes_to_the_same_weights(
     ]
     # The crashed run logged steps 2–8, then the resumed one 8–12 again from checkpoint-6: same numbers.
     assert dict(losses) == dict(straight_losses)
+
+
+def test_rerunning_a_finished_run_is_a_no_op_that_says_so(
+    finished_run: tuple[CptConfig, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    import hashlib
+    import logging
+    import shutil
+
+    from training.cpt.train import run_cpt
+
+    config, final = finished_run
+
+    def state() -> tuple[list[str], str]:
+        checkpoints = sorted(p.name for p in config.output_dir.glob("checkpoint-*"))
+        return checkpoints, hashlib.sha256((final / "model.safetensors").read_bytes()).hexdigest()
+
+    before = state()
+    with caplog.at_level(logging.WARNING, logger="training.common.resume"):
+        assert run_cpt(config) == final  # "run the same command again"
+    assert state() == before  # no checkpoint-25, the same final weights
+    assert "already finished at step 24" in caplog.text
+
+    # Killed after the last checkpoint but before final/ was written: the checkpoint is saved, not trained on.
+    shutil.rmtree(final)
+    run_cpt(config)
+    assert state() == before

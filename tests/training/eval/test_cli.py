@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import sys
 from dataclasses import replace
@@ -60,6 +61,8 @@ async def test_run_and_compare_write_tables_and_a_chart_with_noise_markers(
         )
         assert code == 0, output
         assert "| tajlib | accuracy | 1.000 |" in output
+        # A progress bar per task, counting the requests it sent (8 TajLiB items, one reply each).
+        assert re.search(r"tajlib +━+ 8/8 +requests", output), output
     # The constant answerer's run is made in-process: the command line's part is already proven above.
     async with OpenAIStandIn(lambda messages: "A") as constant:
         backend = Endpoint(constant.base_url)
@@ -68,7 +71,7 @@ async def test_run_and_compare_write_tables_and_a_chart_with_noise_markers(
         await backend.aclose()
     # A second run that scored exactly the same, e.g. the model reloaded.
     shutil.copytree(tmp_path / "runs" / "oracle", tmp_path / "runs" / "again")
-    run_file = tmp_path / "runs" / "again" / "run.json"
+    run_file = tmp_path / "runs" / "again" / "results.json"
     run_file.write_text(
         json.dumps({**json.loads(run_file.read_text(encoding="utf-8")), "name": "again"}), encoding="utf-8"
     )

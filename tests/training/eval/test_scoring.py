@@ -15,7 +15,7 @@ from tests.training.eval.conftest import MCQ_TASKS, PAIRS, PROMPTS, AnswerKey, s
 from tests.training.eval.stand_in import OpenAIStandIn
 from training.eval.backends.endpoint import Endpoint
 from training.eval.config import eval_config_from_dict
-from training.eval.results import TaskResult
+from training.eval.results import ResultsError, TaskResult, read_results
 from training.eval.runner import run_suite
 
 pytestmark = pytest.mark.shared_data
@@ -105,6 +105,17 @@ async def test_a_run_folder_holds_json_per_task_and_a_markdown_table(
     table = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| tajlib | accuracy | 1.000 |" in table
     assert "## talim by group" in table
+
+    # results.json: one entry per task and metric, the file compare and the model card read.
+    results = read_results(tmp_path)
+    assert (results.name, results.model, results.backend, results.model_hash) == ("suite", "stand-in", "endpoint", None)
+    assert results.date == run["finished_at"]
+    tajlib_score = next(s for s in results.scores if (s.task, s.metric) == ("tajlib", "accuracy"))
+    assert tajlib_score.value == 1.0 and tajlib_score.n == len(tajlib["item_ids"]) and tajlib_score.ci95 == (1.0, 1.0)
+    assert {s.task for s in results.scores} == set(run["tasks"])
+    for wrong in ("run.json", "tajlib.json"):
+        with pytest.raises(ResultsError, match="not an evaluation results file"):
+            read_results(tmp_path / wrong)
 
 
 async def test_the_udhr_read_in_place_scores_100_chrf_for_its_own_reference(shared_data: Path, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -55,9 +54,21 @@ def lora_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def eval_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("eval") / "results.json"
-    path.write_text(json.dumps({"belebele_tgk": {"acc": 0.41}, "flores_tgk_eng": {"chrf": 38.2}}), encoding="utf-8")
-    return path
+    from training.eval.results import EvalResults, Score
+
+    folder = tmp_path_factory.mktemp("eval")
+    return EvalResults(
+        name="soro-1b",
+        model="out/sft-1b/final",
+        model_hash="ab" * 32,
+        date="2026-03-21T10:00:00+00:00",
+        backend="local",
+        scores=[
+            Score("belebele_tgk", "accuracy", 0.41, (0.36, 0.46), 300, True),
+            Score("flores_tgk_eng", "chrf++", 38.2, (36.9, 39.4), 200, True),
+            Score("bpc", "bits_per_char", 1.234, (1.2, 1.27), 50, False),
+        ],
+    ).write(folder)
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,10 @@ def test_export_writes_a_servable_folder_with_a_card(
     assert "### 1. continual pretraining from `google/gemma-3-1b-pt`" in card
     assert "- steps: 40" in card and "- training tokens: 123456" in card
     assert "### 2. instruction tuning" in card and "- steps: 16" in card and "- method: lora" in card
-    assert "| belebele_tgk.acc | 0.41 |" in card and "| flores_tgk_eng.chrf | 38.2 |" in card
+    assert "| belebele_tgk | accuracy ↑ | 0.410 | 0.360 – 0.460 | 300 |" in card
+    assert "| flores_tgk_eng | chrf++ ↑ | 38.2 | 36.9 – 39.4 | 200 |" in card
+    assert "| bpc | bits_per_char ↓ | 1.234 |" in card
+    assert "Run `soro-1b` of `out/sft-1b/final` (local backend, weights sha256 `abababababababab…`)" in card
     assert "LoRA adapter of the last stage is merged" in card
 
 
@@ -96,3 +99,20 @@ def test_multimodal_gemma3_loads_and_exports_as_text_only(multimodal_checkpoint:
     reloaded: Any = AutoModelForCausalLM.from_pretrained(folder)
     assert type(reloaded) is Gemma3ForCausalLM
     torch.testing.assert_close(_logits(reloaded), _logits(full))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "suite", "tasks": ["tajlib"], "config": {"limit": 5}}',  # run.json
+        '{"task": "tajlib", "metrics": [{"name": "accuracy", "samples": [[1.0]]}], "items": [{"id": "1"}]}',
+        '{"format": "soro-eval-results/1", "name": "x", "model": "m", "model_hash": null, "date": "d", '
+        '"backend": "local", "scores": [{"task": "t", "metric": "accuracy", "value": "high"}]}',
+    ],
+)
+def test_export_refuses_json_that_is_not_eval_results(lora_run: Path, tmp_path: Path, text: str) -> None:
+    wrong = tmp_path / "other.json"
+    wrong.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"not an evaluation results file|scores\[0\]"):
+        export_model(lora_run, tmp_path / "out", eval_results=wrong)
+    assert not (tmp_path / "out").exists()  # refused before writing anything

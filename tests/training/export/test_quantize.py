@@ -52,3 +52,13 @@ def test_size_report_compares_weight_files(lora_run: Path, tmp_path: Path) -> No
 def test_size_report_markdown_in_mebibytes() -> None:
     text = SizeReport(scheme="w4a16", source_bytes=2 * 2**30, quantized_bytes=600 * 2**20).markdown()
     assert "| original | 2048.0 MiB |" in text and "| w4a16 | 600.0 MiB (29%) |" in text
+
+
+def test_w4a16_of_a_model_whose_widths_128_does_not_divide_fails_clearly(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from soro.settings import Settings
+
+    # The tiny model's hidden size is 64: W4A16's groups of 128 cannot tile its q/k/v/gate/up projections.
+    options = QuantizeOptions(scheme="w4a16", calibration=[tiny_model_dir / "config.json"])
+    with pytest.raises(QuantizeError, match=r"groups of 128 input features.*hidden_size\) = 64.*--scheme fp8"):
+        quantize_model(tiny_model_dir, tmp_path / "out", options, venv=Settings().quantize_venv)
+    assert not (tmp_path / "out").exists()

@@ -139,3 +139,18 @@ async def test_vllm_cpu_serves_the_variant(variants: dict[str, Path], scheme: st
     assert "compressed-tensors" in options.log_path.read_text(encoding="utf-8")
     assert completion.usage is not None and completion.usage.completion_tokens >= 1
     assert completion.choices[0].finish_reason in {"stop", "length"}
+
+
+def test_the_command_shows_quantisation_progress(bf16_export: Path, quantize_venv: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    soro = Path(sys.executable).with_name("soro")
+    env = {**os.environ, "SORO_QUANTIZE_VENV": str(quantize_venv)}
+    command = [str(soro), "train", "quantize", str(bf16_export), str(tmp_path / "fp8"), "--scheme", "fp8"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The bar followed llm-compressor's steps to the end (rich prints its last state when not on a terminal).
+    assert "quantise: done" in done.stderr and "3/3" in done.stderr, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1])["scheme"] == "fp8"

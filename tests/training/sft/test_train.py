@@ -87,6 +87,10 @@ def test_lora_run_saves_an_adapter(tiny_model_dir: Path, seed_instructions: Path
     config = config_from_dict({**_as_raw(config), "train": {**_as_raw(config)["train"], "max_steps": 4}}, SftConfig)
     final = run_sft(config)
     assert (final / "adapter_config.json").is_file() and not (final / "model.safetensors").exists()
+    adapter = (final / "adapter_model.safetensors").read_bytes()
+    assert run_sft(config) == final  # the same command again: nothing left to do
+    assert sorted(p.name for p in config.output_dir.glob("checkpoint-*")) == ["checkpoint-4"]
+    assert (final / "adapter_model.safetensors").read_bytes() == adapter
 
 
 def _as_raw(config: SftConfig) -> dict[str, Any]:

@@ -18,8 +18,10 @@ class UnsupportedByBackend(RuntimeError):
 @dataclass(frozen=True)
 class Generation:
     text: str
-    seconds: float  # from sending the request to the last token
-    first_token_seconds: float | None  # from sending the request to the first token, when measured
+    # From sending the request to the last token, and to the first one: measured per request only by a served,
+    # streamed backend. A local model generates a batch at once, so it gives neither (None).
+    seconds: float | None
+    first_token_seconds: float | None
     completion_tokens: int
 
 
@@ -30,6 +32,10 @@ class Backend(Protocol):
 
     @property
     def supports_loglikelihood(self) -> bool: ...
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether each generation's times are its own (streamed, one request each), not a batch's."""
 
     def describe(self) -> dict[str, Any]:
         """What was measured (model folder or endpoint, served model name, precision), for ``run.json``."""

@@ -8,13 +8,20 @@ and the same task run through ``lm_eval --model hf`` agree item by item.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from training.common.bpc import BitsPerCharacter, bits_per_character
+from training.eval import progress
 from training.eval.backends.base import Generation, Messages
+from training.eval.window import (
+    fit_pair,
+    generation_budget,
+    move_trailing_spaces,
+    scored_length,
+    warn_too_long,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +33,7 @@ LocalPrecision = Literal["auto", "bf16-true", "32-true"]
 class LocalModel:
     kind = "local"
     supports_loglikelihood = True
+    measures_latency = False
 
     def __init__(
         self, path: Path, *, precision: LocalPrecision = "auto", batch_size: int = 8, max_length: int = 2048
@@ -46,12 +54,19 @@ class LocalModel:
         self.tokenizer: PreTrainedTokenizerBase = load_tokenizer(str(path))
         self.batch_size = batch_size
         model_max = getattr(self.model.config.get_text_config(), "max_position_embeddings", max_length)
-        self.max_length = min(max_length, int(model_max))
+        # The model's own context window, as vLLM serves it (max_model_len defaults to the same number).
+        self.window = min(max_length, int(model_max))
         # One forward pass at a time: the thread pool must not run two on the same model.
         self._lock = asyncio.Lock()
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": str(self.path), "precision": self.precision, "device": self.device.type}
+        return {
+            "kind": self.kind,
+            "path": str(self.path),
+            "precision": self.precision,
+            "device": self.device.type,
+            "context_window": self.window,
+        }
 
     async def aclose(self) -> None:
         return None
@@ -63,9 +78,7 @@ class LocalModel:
             return await asyncio.to_thread(self._loglikelihoods, requests)
 
     def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        spaces = len(context) - len(context.rstrip())
-        if spaces:
-            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        context, continuation = move_trailing_spaces(context, continuation)
         whole: list[int] = self.tokenizer.encode(context + continuation)
         context_ids: list[int] = self.tokenizer.encode(context)
         return context_ids, whole[len(context_ids) :]
@@ -74,12 +87,14 @@ class LocalModel:
         import torch
 
         pairs = [self._encode_pair(context, continuation) for context, continuation in requests]
+        progress.expect(len(pairs))
         scores: list[float] = []
         with torch.inference_mode():
             for start in range(0, len(pairs), self.batch_size):
                 batch = pairs[start : start + self.batch_size]
-                # The last token is only predicted, never fed; contexts too long lose their oldest tokens.
-                rows = [(context + continuation)[-(self.max_length + 1) :][:-1] for context, continuation in batch]
+                # The window rule every backend shares; the last token is only predicted, never fed.
+                fitted = [fit_pair(context, continuation, self.window) for context, continuation in batch]
+                rows = [whole[:-1] for whole, _ in fitted]
                 width = max(len(row) for row in rows)
                 input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
                 mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -88,10 +103,11 @@ class LocalModel:
                     mask[i, : len(row)] = 1
                 logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
                 log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
-                for i, ((_, continuation), row) in enumerate(zip(batch, rows, strict=True)):
-                    positions = torch.arange(len(row) - len(continuation), len(row))
-                    targets = torch.tensor(continuation)
+                for i, ((whole, scored), row) in enumerate(zip(fitted, rows, strict=True)):
+                    positions = torch.arange(len(row) - scored, len(row))
+                    targets = torch.tensor(whole[len(whole) - scored :])
                     scores.append(float(log_probs[i, positions, targets].sum()))
+                progress.advance(len(batch))
         return scores
 
     @property
@@ -127,37 +143,39 @@ class LocalModel:
             pad_token_id=self._pad_id,
         )
         prompts = [self._render(messages) for messages in conversations]
+        progress.expect(len(prompts))
         out: list[Generation] = []
         for start in range(0, len(prompts), batch_size):
             batch = prompts[start : start + batch_size]
             # Prompts are padded on the left so every row's new tokens start at the same column.
-            ids = [self.tokenizer.encode(prompt, add_special_tokens=False)[-self.max_length :] for prompt in batch]
+            encoded = [self.tokenizer.encode(prompt, add_special_tokens=False) for prompt in batch]
+            budgets = [generation_budget(len(row), max_tokens, self.window) for row in encoded]
+            warn_too_long(budgets.count(0), self.window, str(self.path))
+            # A prompt that leaves no room is not run, as a server would refuse it; a placeholder keeps the batch.
+            ids = [row if budget else row[-1:] for row, budget in zip(encoded, budgets, strict=True)]
             width = max(len(row) for row in ids)
             input_ids = torch.full((len(ids), width), self._pad_id, dtype=torch.long)
             mask = torch.zeros((len(ids), width), dtype=torch.long)
             for i, row in enumerate(ids):
                 input_ids[i, width - len(row) :] = torch.tensor(row)
                 mask[i, width - len(row) :] = 1
-            clock = _FirstTokenClock() if len(batch) == 1 else None
-            started = time.perf_counter()
             with torch.inference_mode():
                 generated = self.model.generate(  # type: ignore[operator]  # typed as a tensor attribute
                     input_ids=input_ids.to(self.device),
                     attention_mask=mask.to(self.device),
                     generation_config=config,
-                    streamer=clock,
                 )
-            seconds = time.perf_counter() - started
-            for row in generated[:, width:]:
-                tokens = _until_end(row, self._end_ids)
+            for row, budget in zip(generated[:, width:], budgets, strict=True):
+                tokens = _until_end(row, self._end_ids)[:budget]
                 out.append(
                     Generation(
                         text=str(self.tokenizer.decode(tokens, skip_special_tokens=True)).strip(),
-                        seconds=seconds,
-                        first_token_seconds=clock.seconds(started) if clock is not None else None,
+                        seconds=None,
+                        first_token_seconds=None,
                         completion_tokens=len(tokens),
                     )
                 )
+            progress.advance(len(batch))
         return out
 
     @property
@@ -173,12 +191,20 @@ class LocalModel:
             return await asyncio.to_thread(self._text_bits, texts)
 
     def _text_bits(self, texts: Sequence[str]) -> list[BitsPerCharacter]:
-        return [
-            bits_per_character(
-                self.model, self.tokenizer, [text], max_length=self.max_length, batch_size=self.batch_size
+        progress.expect(len(texts))
+        scores = []
+        for text in texts:
+            scores.append(
+                bits_per_character(
+                    self.model,
+                    self.tokenizer,
+                    [text],
+                    max_length=scored_length(self.window),
+                    batch_size=self.batch_size,
+                )
             )
-            for text in texts
-        ]
+            progress.advance()
+        return scores
 
 
 def _until_end(row: torch.Tensor, end_ids: frozenset[int]) -> list[int]:
@@ -188,22 +214,3 @@ def _until_end(row: torch.Tensor, end_ids: frozenset[int]) -> list[int]:
             break
         tokens.append(int(token))
     return tokens
-
-
-class _FirstTokenClock:
-    """A generation streamer that only notes when the first new token arrives (the prompt arrives first)."""
-
-    def __init__(self) -> None:
-        self._puts = 0
-        self._first_token_at: float | None = None
-
-    def put(self, value: object) -> None:
-        self._puts += 1
-        if self._puts == 2:
-            self._first_token_at = time.perf_counter()
-
-    def end(self) -> None:
-        return None
-
-    def seconds(self, started: float) -> float | None:
-        return None if self._first_token_at is None else self._first_token_at - started

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from training.eval.backends.base import Backend, UnsupportedByBackend
+from training.eval.backends.base import Backend
 from training.eval.config import (
     BelebeleTask,
     BpcTask,
@@ -49,8 +49,8 @@ def _first(limit: int | None, items: list[T]) -> list[T]:
 
 
 def _use_loglikelihood(scoring: Scoring, backend: Backend) -> bool:
-    if scoring == "loglikelihood" and not backend.supports_loglikelihood:
-        raise UnsupportedByBackend(f"scoring: loglikelihood is not available from a {backend.kind} backend")
+    """``auto`` scores by log-likelihood where that is the backend's natural way (in-process); asked for
+    explicitly, an endpoint scores by log-likelihood too (vLLM's prompt log-probabilities), or says why not."""
     return scoring == "loglikelihood" or (scoring == "auto" and backend.supports_loglikelihood)
 
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tajik import char_budget, segment_count
-from training.data.langid import tajik_score
-from training.eval.backends.base import Backend, Generation, Messages
+from training.common.language import reply_language
+from training.eval.backends.base import Backend, Generation, Messages, UnsupportedByBackend
 from training.eval.records import DatasetError, read_records
 from training.eval.results import Metric, TaskResult
 
@@ -34,7 +34,12 @@ def conversation(prompt: str, system_prompt: str) -> Messages:
 
 def _details(prompts: Sequence[str], generations: Sequence[Generation]) -> list[dict[str, object]]:
     return [
-        {"id": str(i), "prompt": prompt, "reply": generation.text, "seconds": round(generation.seconds, 3)}
+        {
+            "id": str(i),
+            "prompt": prompt,
+            "reply": generation.text,
+            **({} if generation.seconds is None else {"seconds": round(generation.seconds, 3)}),
+        }
         for i, (prompt, generation) in enumerate(zip(prompts, generations, strict=True))
     ]
 
@@ -43,17 +48,24 @@ async def score_tajik_replies(
     name: str, prompts: Sequence[str], backend: Backend, *, system_prompt: str, max_tokens: int
 ) -> TaskResult:
     generations = await backend.generate([conversation(p, system_prompt) for p in prompts], max_tokens=max_tokens)
-    # The same offline language ID that decides which documents the training corpus keeps as Tajik.
-    judged = [tajik_score(generation.text) for generation in generations]
+    # The short-text decision the SFT filter uses too: printable text, real Tajik words, no foreign letters.
+    judged = [reply_language(generation.text) for generation in generations]
     return TaskResult(
         task=name,
         kind="tajik_replies",
         scoring="generation",
         item_ids=[str(i) for i in range(len(prompts))],
-        metrics=[Metric("tajik_share", "mean", True, [[1.0 if is_tajik else 0.0] for is_tajik, _ in judged])],
+        metrics=[Metric("tajik_share", "mean", True, [[1.0 if verdict.is_tajik else 0.0] for verdict in judged])],
         items=[
-            {**detail, "tajik": is_tajik, "language_score": round(score, 3)}
-            for detail, (is_tajik, score) in zip(_details(prompts, generations), judged, strict=True)
+            {
+                **detail,
+                "tajik": verdict.is_tajik,
+                "language": verdict.reason,
+                "language_score": round(verdict.score, 3),
+                "word_evidence": round(verdict.word_evidence, 3),
+                "printable_share": round(verdict.printable_share, 3),
+            }
+            for detail, verdict in zip(_details(prompts, generations), judged, strict=True)
         ],
     )
 
@@ -101,13 +113,20 @@ async def score_latency(
     """Percentiles of the time to the whole answer and to its first token, ``concurrency`` requests at a time.
 
     A reply with no token at all counts its whole time as time to first token: the user saw nothing sooner.
+    Only a backend that times each request on its own (a served model, streamed) is measured: a local model's
+    batch time given to every item would make percentiles and their intervals say nothing.
     """
+    if not backend.measures_latency:
+        raise UnsupportedByBackend(
+            f"latency is timed per streamed request on a served model; a {backend.kind} backend generates in "
+            "batches and gives no per-request times (run this task against the endpoint that serves the model)"
+        )
     generations = await backend.generate(
         [conversation(p, system_prompt) for p in prompts], max_tokens=max_tokens, concurrency=concurrency
     )
-    total = [[generation.seconds] for generation in generations]
+    total = [[_timed(generation.seconds)] for generation in generations]
     first = [
-        [generation.seconds if generation.first_token_seconds is None else generation.first_token_seconds]
+        [_timed(generation.seconds if generation.first_token_seconds is None else generation.first_token_seconds)]
         for generation in generations
     ]
     return TaskResult(
@@ -127,3 +146,9 @@ async def score_latency(
             for detail, row, generation in zip(_details(prompts, generations), first, generations, strict=True)
         ],
     )
+
+
+def _timed(seconds: float | None) -> float:
+    if seconds is None:
+        raise UnsupportedByBackend("the backend returned a reply without its time")
+    return seconds

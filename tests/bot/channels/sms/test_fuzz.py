@@ -99,7 +99,7 @@ def endpoint(postgres_url: str, redis_url: str) -> Iterator[Endpoint]:
     async def start() -> tuple[Services, web.AppRunner, aiohttp.ClientSession, asyncio.Task[None]]:
         services = Services.create(config, {CHANNEL: sms_turn_options(config)})
         channel = SmsChannel(config, services)
-        app = build_http_app(services.metrics.registry, [services.check_database], channel.routes())
+        app = build_http_app(services.metrics.registry, {"database": services.check_database}, channel.routes())
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -1,0 +1,357 @@
+"""The statements of the message path, as SQLAlchemy Core on one connection: one round trip each, no ORM.
+
+Accepting a message and recording an answer run these many times a second; the ORM's identity map, flushes and
+per-object bookkeeping cost more CPU than the statements themselves. Commands (``/forget``, language) keep
+the ORM in ``bot.pipeline``: they are rare.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.store.models import Conversation, InboundKey, Message, Request, RequestState, Role, User, utcnow
+
+users = cast(Table, User.__table__)
+conversations = cast(Table, Conversation.__table__)
+messages = cast(Table, Message.__table__)
+requests = cast(Table, Request.__table__)
+inbound_keys = cast(Table, InboundKey.__table__)
+
+OPEN = (RequestState.PENDING_ENQUEUE, RequestState.QUEUED, RequestState.DELIVERING)
+WAITING_FOR_ANSWER = (RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
+HISTORY_LIMIT = 200
+
+
+class ActiveConversation(NamedTuple):
+    id: int
+    in_flight_request_id: str | None
+
+
+class TargetRow(NamedTuple):
+    channel: str
+    address: str
+    language: str
+    conversation_id: int
+    received_at: datetime
+    model: str | None
+    script: str | None
+    writes_latin: bool | None
+
+
+class EndedRequest(NamedTuple):
+    conversation_id: int
+    received_at: datetime
+    model: str | None
+    prompt_version: str | None
+
+
+def _insert(connection: AsyncConnection, table: Table) -> Any:
+    """INSERT with ``on_conflict_do_nothing``, in the connection's dialect."""
+    return (postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+# The statements of every message are built once, with bound parameters: building one costs more CPU than
+# running it (clause construction and its cache key), many times a second.
+_SELECT_USER = select(users.c.id, users.c.language).where(
+    users.c.channel == bindparam("channel"), users.c.address == bindparam("address")
+)
+_ACTIVE_CONVERSATION = (
+    select(conversations.c.id, conversations.c.in_flight_request_id)
+    .where(conversations.c.user_id == bindparam("user_id"), conversations.c.active.is_(True))
+    .order_by(conversations.c.id.desc())
+    .limit(1)
+    .with_for_update()
+)
+_NEW_CONVERSATION = conversations.insert().returning(conversations.c.id)
+_ADD_MESSAGE = messages.insert()
+_ADD_REQUEST = requests.insert()
+_SET_IN_FLIGHT = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(in_flight_request_id=bindparam("request_id"))
+)
+_SET_WRITES_LATIN = update(users).where(users.c.id == bindparam("user_id")).values(writes_latin=bindparam("latin"))
+_by_dialect: dict[tuple[str, str], Any] = {}
+
+
+def _on_conflict_nothing(connection: AsyncConnection, name: str, table: Table, *returning: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING …`` for this dialect, built once."""
+    key = (connection.dialect.name, name)
+    if key not in _by_dialect:
+        _by_dialect[key] = _insert(connection, table).on_conflict_do_nothing().returning(*returning)
+    return _by_dialect[key]
+
+
+async def claim_key(connection: AsyncConnection, channel: str, key: str, request_id: str) -> bool:
+    """Record an inbound key, with the turn it may start; False when it was seen before."""
+    statement = _on_conflict_nothing(connection, "key", inbound_keys, inbound_keys.c.key)
+    values = {"channel": channel, "key": key, "request_id": request_id, "seen_at": utcnow()}
+    return (await connection.execute(statement, values)).first() is not None
+
+
+async def stranded_payload(connection: AsyncConnection, channel: str, key: str) -> str | None:
+    """The turn a retried update stored but could not enqueue (still PENDING_ENQUEUE), as enqueued JSON."""
+    statement = (
+        select(requests.c.payload)
+        .join(inbound_keys, inbound_keys.c.request_id == requests.c.id)
+        .where(
+            inbound_keys.c.channel == channel,
+            inbound_keys.c.key == key,
+            requests.c.state == RequestState.PENDING_ENQUEUE,
+        )
+    )
+    return cast(str | None, await connection.scalar(statement))
+
+
+async def language_of(connection: AsyncConnection, channel: str, address: str) -> str:
+    statement = select(users.c.language).where(users.c.channel == channel, users.c.address == address)
+    return cast(str | None, await connection.scalar(statement)) or "tg"
+
+
+async def user(connection: AsyncConnection, channel: str, address: str) -> tuple[int, str]:
+    """(id, language) of the user, created when new."""
+    who = {"channel": channel, "address": address}
+    row = (await connection.execute(_SELECT_USER, who)).first()
+    if row is None:
+        created = _on_conflict_nothing(connection, "user", users, users.c.id, users.c.language)
+        values = {**who, "language": "tg", "opted_out": False, "created_at": utcnow()}
+        # No row back: created meanwhile by another process's update of the same user.
+        row = (await connection.execute(created, values)).first() or (await connection.execute(_SELECT_USER, who)).one()
+    return int(row[0]), str(row[1])
+
+
+async def active_conversation(connection: AsyncConnection, user_id: int) -> ActiveConversation | None:
+    """The user's active conversation, locked until the transaction ends (PostgreSQL)."""
+    row = (await connection.execute(_ACTIVE_CONVERSATION, {"user_id": user_id})).first()
+    return ActiveConversation(row[0], row[1]) if row is not None else None
+
+
+async def new_conversation(connection: AsyncConnection, user_id: int, in_flight_request_id: str | None) -> int:
+    values = {"user_id": user_id, "active": True, "in_flight_request_id": in_flight_request_id, "started_at": utcnow()}
+    return int((await connection.execute(_NEW_CONVERSATION, values)).scalar_one())
+
+
+async def add_user_message(
+    connection: AsyncConnection,
+    conversation_id: int,
+    text: str,
+    typed_text: str | None,
+    created_at: datetime,
+    request_id: str | None,
+) -> None:
+    """``text`` as the model reads it; ``typed_text`` as the user typed it, when that differs."""
+    values = {
+        "conversation_id": conversation_id,
+        "role": Role.USER,
+        "text": text,
+        "typed_text": typed_text,
+        "created_at": created_at,
+        "request_id": request_id,
+    }
+    await connection.execute(_ADD_MESSAGE, values)
+
+
+async def set_writes_latin(connection: AsyncConnection, user_id: int, writes_latin: bool | None) -> None:
+    """How the user's latest message was written (Tajik in Latin letters, in Cyrillic, or not Tajik: None)."""
+    await connection.execute(_SET_WRITES_LATIN, {"user_id": user_id, "latin": writes_latin})
+
+
+async def take_waiting(
+    connection: AsyncConnection, conversation_id: int, request_id: str
+) -> list[tuple[datetime, str]]:
+    """Give the user messages waiting in a conversation to the turn ``request_id``: their (time, text)."""
+    statement = (
+        update(messages)
+        .where(
+            messages.c.conversation_id == conversation_id,
+            messages.c.role == Role.USER,
+            messages.c.request_id.is_(None),
+        )
+        .values(request_id=request_id)
+        .returning(messages.c.created_at, messages.c.text)
+    )
+    return [(row[0], row[1]) for row in await connection.execute(statement)]
+
+
+async def history(connection: AsyncConnection, conversation_id: int) -> list[tuple[Role, str]]:
+    """The conversation's answered turns, oldest first. Turn by turn: a message that arrived while a turn was in
+    flight belongs after that turn's answer."""
+    statement = (
+        select(messages.c.role, messages.c.text)
+        .join(requests, requests.c.id == messages.c.request_id, isouter=True)
+        .where(messages.c.conversation_id == conversation_id, messages.c.request_id.is_not(None))
+        .order_by(
+            func.coalesce(requests.c.received_at, messages.c.created_at).desc(),
+            case((messages.c.role == Role.USER, 0), else_=1).desc(),
+            messages.c.id.desc(),
+        )
+        .limit(HISTORY_LIMIT)
+    )
+    return [(row[0], row[1]) for row in reversed((await connection.execute(statement)).all())]
+
+
+async def add_request(
+    connection: AsyncConnection,
+    request_id: str,
+    conversation_id: int,
+    payload: str,
+    reply_stream: str,
+    received_at: datetime,
+    deadline: datetime,
+    model: str | None = None,
+    prompt_version: str | None = None,
+) -> None:
+    values = {
+        "model": model,
+        "prompt_version": prompt_version,
+        "id": request_id,
+        "conversation_id": conversation_id,
+        "state": RequestState.QUEUED,
+        "payload": payload,
+        "reply_stream": reply_stream,
+        "received_at": received_at,
+        "deadline": deadline,
+        "state_changed_at": utcnow(),
+    }
+    await connection.execute(_ADD_REQUEST, values)
+
+
+async def set_in_flight(connection: AsyncConnection, conversation_id: int, request_id: str | None) -> None:
+    await connection.execute(_SET_IN_FLIGHT, {"conversation_id": conversation_id, "request_id": request_id})
+
+
+async def set_states(
+    connection: AsyncConnection, request_ids: list[str], old: RequestState, new: RequestState
+) -> list[str]:
+    """Move requests from ``old`` to ``new``; the ids that were in ``old``."""
+    statement = (
+        update(requests)
+        .where(requests.c.id.in_(request_ids), requests.c.state == old)
+        .values(state=new, state_changed_at=utcnow())
+        .returning(requests.c.id)
+    )
+    return [row[0] for row in await connection.execute(statement)]
+
+
+async def claim_stranded(connection: AsyncConnection, older_than: datetime, limit: int = 100) -> list[str]:
+    """Take turns stuck in PENDING_ENQUEUE for enqueueing (marked QUEUED): their payloads. Several processes
+    may sweep at once; each turn goes to one of them."""
+    candidates = (
+        select(requests.c.id)
+        .where(requests.c.state == RequestState.PENDING_ENQUEUE, requests.c.state_changed_at < older_than)
+        .limit(limit)
+    )
+    ids = [row[0] for row in await connection.execute(candidates)]
+    if not ids:
+        return []
+    statement = (
+        update(requests)
+        .where(requests.c.id.in_(ids), requests.c.state == RequestState.PENDING_ENQUEUE)
+        .values(state=RequestState.QUEUED, state_changed_at=utcnow())
+        .returning(requests.c.payload)
+    )
+    return [row[0] for row in await connection.execute(statement)]
+
+
+async def claim_delivery(
+    connection: AsyncConnection, request_id: str, stale_before: datetime
+) -> tuple[bool, RequestState | None]:
+    """Mark a request DELIVERING, unless answered already or held by a live claim: (claimed, state seen)."""
+    statement = (
+        update(requests)
+        .where(
+            requests.c.id == request_id,
+            requests.c.state.in_(WAITING_FOR_ANSWER)
+            | ((requests.c.state == RequestState.DELIVERING) & (requests.c.state_changed_at < stale_before)),
+        )
+        .values(state=RequestState.DELIVERING, state_changed_at=utcnow())
+        .returning(requests.c.id)
+    )
+    if (await connection.execute(statement)).first() is not None:
+        return True, RequestState.DELIVERING
+    state = await connection.scalar(select(requests.c.state).where(requests.c.id == request_id))
+    return False, cast(RequestState | None, state)
+
+
+async def target(connection: AsyncConnection, request_id: str, open_only: bool = False) -> TargetRow | None:
+    """Where the reply to ``request_id`` goes; with ``open_only``, None once it is no longer waiting."""
+    statement = (
+        select(
+            users.c.channel,
+            users.c.address,
+            users.c.language,
+            requests.c.conversation_id,
+            requests.c.received_at,
+            requests.c.model,
+            users.c.script,
+            users.c.writes_latin,
+        )
+        .join(conversations, conversations.c.id == requests.c.conversation_id)
+        .join(users, users.c.id == conversations.c.user_id)
+        .where(requests.c.id == request_id)
+    )
+    if open_only:
+        statement = statement.where(requests.c.state.in_(WAITING_FOR_ANSWER))
+    row = (await connection.execute(statement)).first()
+    return TargetRow(*row) if row is not None else None
+
+
+async def end_request(
+    connection: AsyncConnection, request_id: str, state: RequestState, now: datetime
+) -> EndedRequest | None:
+    """Record how an open request ended; None when it was recorded already."""
+    statement = (
+        update(requests)
+        .where(requests.c.id == request_id, requests.c.state.in_(OPEN))
+        .values(state=state, finished_at=now, state_changed_at=now)
+        .returning(requests.c.conversation_id, requests.c.received_at, requests.c.model, requests.c.prompt_version)
+    )
+    row = (await connection.execute(statement)).first()
+    return EndedRequest(int(row[0]), row[1], row[2], row[3]) if row is not None else None
+
+
+async def add_answer(connection: AsyncConnection, conversation_id: int, request_id: str, **values: Any) -> None:
+    await connection.execute(
+        messages.insert().values(
+            conversation_id=conversation_id,
+            role=Role.ASSISTANT,
+            request_id=request_id,
+            answer_of=request_id,
+            created_at=utcnow(),
+            **values,
+        )
+    )
+
+
+async def conversation_after_turn(
+    connection: AsyncConnection, conversation_id: int, request_id: str
+) -> tuple[str, bool] | None:
+    """When ``request_id`` is the conversation's turn in flight (locked): (the user's channel, whether messages
+    wait for the next turn of an active conversation); else None."""
+    statement = (
+        select(conversations.c.in_flight_request_id, conversations.c.active, users.c.channel)
+        .join(users, users.c.id == conversations.c.user_id)
+        .where(conversations.c.id == conversation_id)
+        .with_for_update(of=conversations)
+    )
+    row = (await connection.execute(statement)).first()
+    if row is None or row[0] != request_id:
+        return None
+    if not row[1]:
+        return str(row[2]), False
+    waiting = await connection.scalar(
+        select(messages.c.id)
+        .where(
+            messages.c.conversation_id == conversation_id,
+            messages.c.role == Role.USER,
+            messages.c.request_id.is_(None),
+        )
+        .limit(1)
+    )
+    return str(row[2]), waiting is not None

@@ -1,0 +1,200 @@
+"""Group commit of accepts on real PostgreSQL and Redis: messages that arrive together share one transaction and
+one Redis pipeline, and still succeed or fail one by one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from redis.exceptions import ResponseError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from bot.pipeline import DeliveryInProgress, Inbound, Outcome
+from bot.services import Services
+from bot.store.group_commit import GroupCommit
+from bot.store.models import Request, RequestState
+from inference.queue import ReplyEvent, ReplyKind, RequestQueue, TurnRequest
+from tests.bot.conftest import make_services
+from tests.support.stack import eventually
+
+
+async def queued(services: Services) -> list[TurnRequest]:
+    entries = await services.redis.xrange(services.queue.names.requests)
+    return [TurnRequest.from_json(fields[b"data"]) for _, fields in entries]
+
+
+async def states(services: Services) -> dict[str, RequestState]:
+    async with services.sessions() as session:
+        return {r.id: r.state for r in (await session.scalars(select(Request))).all()}
+
+
+async def test_messages_that_arrive_together_share_one_commit(services: Services) -> None:
+    results = await asyncio.gather(
+        *(services.pipeline.accept(Inbound("telegram", str(700 + i), f"Салом {i}", f"g-{i}")) for i in range(20))
+    )
+    assert [r.outcome for r in results] == [Outcome.QUEUED] * 20
+    assert services.pipeline.accepts.batches == 1 and services.pipeline.accepts.largest == 20
+    assert {t.request_id for t in await queued(services)} == {r.request_id for r in results}
+
+
+async def test_one_bad_message_fails_alone(services: Services) -> None:
+    good = [Inbound("telegram", str(800 + i), "Салом", f"ok-{i}") for i in range(6)]
+    bad = Inbound("telegram", "9" * 100, "Салом", "bad-1")  # longer than an address may be: the row is refused
+    results = await asyncio.gather(
+        *(services.pipeline.accept(inbound) for inbound in [*good[:3], bad, *good[3:]]), return_exceptions=True
+    )
+    assert isinstance(results[3], DBAPIError)  # this update alone answers 5xx
+    accepted = [r for i, r in enumerate(results) if i != 3]
+    assert all(not isinstance(r, BaseException) and r.outcome is Outcome.QUEUED for r in accepted)
+    assert services.pipeline.accepts.batches == 1
+    turns = await queued(services)
+    assert sorted(t.messages[-1].content for t in turns) == ["Салом"] * 6
+    assert set((await states(services)).values()) == {RequestState.QUEUED}
+
+
+async def test_messages_of_one_chat_in_one_batch_make_one_turn(services: Services) -> None:
+    results = await asyncio.gather(
+        *(services.pipeline.accept(Inbound("telegram", "901", f"Савол {i}", f"c-{i}")) for i in range(4))
+    )
+    assert [r.outcome for r in results] == [Outcome.QUEUED] + [Outcome.JOINED] * 3
+    [turn] = await queued(services)
+    assert turn.messages[-1].content == "Савол 0"
+
+
+async def test_a_stream_that_refuses_the_batch_fails_its_callers_and_the_turns_are_enqueued_later(
+    services: Services,
+) -> None:
+    requests_key = services.queue.names.requests
+    await services.redis.set(requests_key, "not a stream")  # XADD now fails, after the commit
+    inbounds = [Inbound("telegram", str(950 + i), "Салом", f"x-{i}") for i in range(5)]
+    results = await asyncio.gather(*(services.pipeline.accept(i) for i in inbounds), return_exceptions=True)
+    assert all(isinstance(r, ResponseError) for r in results)  # every caller answers 5xx
+    assert list((await states(services)).values()) == [RequestState.PENDING_ENQUEUE] * 5
+
+    await services.redis.delete(requests_key)
+    retried = await services.pipeline.accept(inbounds[0])  # Telegram retries one update: its turn goes now
+    assert retried.outcome is Outcome.DUPLICATE
+    assert len(await queued(services)) == 1
+    assert await services.pipeline.enqueue_stranded(older_than_seconds=0) == 4  # the rest, by housekeeping
+    assert await services.pipeline.enqueue_stranded(older_than_seconds=0) == 0
+    turns = await queued(services)
+    assert len({t.request_id for t in turns}) == len(turns) == 5
+    assert set((await states(services)).values()) == {RequestState.QUEUED}
+
+
+async def test_two_processes_meeting_a_new_user_at_once_both_succeed(
+    services: Services, postgres_url: str, redis_url: str
+) -> None:
+    other = make_services(postgres_url, redis_url, stream_prefix=services.settings.stream_prefix)  # another process
+    try:
+        first, second = await asyncio.gather(
+            services.pipeline.accept(Inbound("telegram", "990", "Салом", "p-1")),
+            other.pipeline.accept(Inbound("telegram", "990", "Чӣ хел?", "p-2")),
+        )
+    finally:
+        await other.close()
+    assert sorted([first.outcome, second.outcome]) == sorted([Outcome.QUEUED, Outcome.JOINED])
+    assert len(await queued(services)) == 1
+
+
+async def test_answers_recorded_together_free_their_conversations_and_queue_what_waited(services: Services) -> None:
+    pipeline = services.pipeline
+    firsts = await asyncio.gather(
+        *(pipeline.accept(Inbound("telegram", str(1100 + i), "Саволи якум", f"f1-{i}")) for i in range(6))
+    )
+    await asyncio.gather(
+        *(pipeline.accept(Inbound("telegram", str(1100 + i), "Саволи дуюм", f"f2-{i}")) for i in range(0, 6, 2))
+    )
+    request_ids = [r.request_id for r in firsts if r.request_id is not None]
+    claims = await asyncio.gather(
+        *(pipeline.claim_final(rid) for rid in [*request_ids, request_ids[0]]), return_exceptions=True
+    )
+    assert all(c is not None and not isinstance(c, BaseException) for c in claims[:-1])
+    assert isinstance(claims[-1], DeliveryInProgress)  # the same reply claimed twice at once: sent once
+    events = [ReplyEvent(rid, 0, "telegram", ReplyKind.FINAL, text="Ҷавоб") for rid in request_ids]
+    finishes_before = pipeline.finishes.batches
+    await asyncio.gather(*(pipeline.finish(event, "Ҷавоб") for event in events))
+    assert pipeline.finishes.batches == finishes_before + 1
+    turns = await queued(services)
+    follow_ups = [t for t in turns if t.request_id not in request_ids]
+    assert len(follow_ups) == 3  # the conversations where a second question waited
+    assert all([m.content for m in t.messages[1:]] == ["Саволи якум", "Ҷавоб", "Саволи дуюм"] for t in follow_ups)
+    answered = [s for rid, s in (await states(services)).items() if rid in request_ids]
+    assert answered == [RequestState.ANSWERED] * 6
+
+
+async def test_calls_arriving_during_a_batch_make_the_next_one_and_none_is_left_waiting() -> None:
+    batches: list[list[int]] = []
+
+    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(jobs))
+        await asyncio.sleep(0.01)  # a commit
+        return [ValueError(job) if job == 13 else job * 2 for job in jobs]
+
+    group: GroupCommit[int, int] = GroupCommit(run, linger=0.001, max_batch=8, concurrency=2)
+    first = [asyncio.ensure_future(group.submit(job)) for job in range(10)]
+    await asyncio.sleep(0.005)  # while the first batches commit
+    later = [asyncio.ensure_future(group.submit(job)) for job in range(10, 20)]
+    results = await asyncio.gather(*first, *later, return_exceptions=True)
+    assert results[:13] == [job * 2 for job in range(13)] and isinstance(results[13], ValueError)
+    assert results[14:] == [job * 2 for job in range(14, 20)]
+    assert max(len(batch) for batch in batches) <= 8 and len(batches) < 20
+    # Calls that come one by one, each as the previous batch ends, are all answered.
+    for job in range(100, 150):
+        assert await asyncio.wait_for(group.submit(job), 1) == job * 2
+    assert group.draining == 0
+
+
+async def test_a_failed_batch_fails_each_of_its_callers() -> None:
+    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
+        raise ConnectionError("database went away")
+
+    group: GroupCommit[int, int] = GroupCommit(run)
+    results = await asyncio.gather(*(group.submit(job) for job in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+
+
+class FrozenQueue(RequestQueue):
+    """A process that stops for good between its commit and its XADD (killed, or its host gone)."""
+
+    async def enqueue_many(self, requests: Sequence[TurnRequest]) -> list[str]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_process_that_dies_between_commit_and_xadd_leaves_turns_that_end_with_a_notice(
+    services: Services, postgres_url: str, redis_url: str
+) -> None:
+    prefix = services.settings.stream_prefix
+    dying = make_services(postgres_url, redis_url, stream_prefix=prefix, request_deadline_seconds=0.2)
+    dying.pipeline.queue = FrozenQueue(dying.redis, dying.queue.names)
+    accepts = [
+        asyncio.ensure_future(dying.pipeline.accept(Inbound("telegram", str(1200 + i), "Салом", f"d-{i}")))
+        for i in range(3)
+    ]
+
+    async def committed() -> bool:
+        return len(await states(services)) == 3
+
+    await eventually(committed, what="the batch committed")
+    # The process dies: its group commit stops where it is, no caller heard back, so Telegram retries each update.
+    for task in [*dying.pipeline.accepts.drainers, *accepts]:
+        task.cancel()
+    await asyncio.gather(*dying.pipeline.accepts.drainers, *accepts, return_exceptions=True)
+    await dying.close()
+    assert await queued(services) == []
+
+    # Another process's housekeeping: past their deadline the turns are overdue, and each user is told.
+    await asyncio.sleep(0.3)
+    stream = services.queue.names.replies("telegram")
+    overdue = await services.pipeline.overdue([stream], grace_seconds=0)
+    assert sorted(overdue) == sorted(await states(services))
+    for request_id in overdue:
+        assert await services.pipeline.claim_final(request_id) is not None
+        await services.pipeline.finish(ReplyEvent(request_id, 0, "telegram", ReplyKind.EXPIRED), "")
+    # The retried updates are duplicates now; the conversations take new questions.
+    again = await services.pipeline.accept(Inbound("telegram", "1200", "Салом", "d-0"))
+    assert again.outcome is Outcome.DUPLICATE
+    fresh = await services.pipeline.accept(Inbound("telegram", "1200", "Боз салом", "d-new"))
+    assert fresh.outcome is Outcome.QUEUED

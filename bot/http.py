@@ -12,6 +12,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
@@ -81,6 +82,12 @@ def telegram_webhook(dispatcher: Dispatcher, bot: Bot, secret: str) -> web.Route
         except (MalformedUpdate, ValidationError):
             log.warning("malformed update refused")
             return web.json_response({"ok": False, "error": "malformed update"}, status=400)
+        try:
+            update.event_type  # noqa: B018  (raises for a kind of update this aiogram does not know)
+        except UpdateTypeLookupError:
+            # Newer than this aiogram, or junk: acknowledged, so Telegram does not retry it forever.
+            log.info("update %s of an unknown kind ignored", update.update_id)
+            return web.json_response({"ok": True})
         try:
             await dispatcher.feed_update(bot, update)
         except Exception as exc:

@@ -18,7 +18,7 @@ async def _stored(running: Services, address: str) -> tuple[User, list[Message]]
         return user, [m for m in messages]
 
 
-async def test_latin_tajik_reaches_the_model_in_cyrillic_and_is_stored_as_typed_too(services: Services) -> None:  # noqa: F811
+async def test_latin_tajik_reaches_the_model_in_cyrillic_and_is_stored_as_typed_too(services: Services) -> None:
     accepted = await services.pipeline.accept(Inbound("telegram", "701", "Salom! Man imruz ba maktab naraftam", "r-1"))
     assert accepted.outcome is Outcome.QUEUED
     [turn] = await queued(services)
@@ -31,7 +31,7 @@ async def test_latin_tajik_reaches_the_model_in_cyrillic_and_is_stored_as_typed_
     assert target is not None and target.latin
 
 
-async def test_russian_keyboard_tajik_is_restored_and_answered_in_cyrillic(services: Services) -> None:  # noqa: F811
+async def test_russian_keyboard_tajik_is_restored_and_answered_in_cyrillic(services: Services) -> None:
     await services.pipeline.accept(Inbound("telegram", "702", "Ман имруз ба Хучанд меравам", "r-2"))
     [turn] = await queued(services)
     assert turn.messages[-1].content == "Ман имрӯз ба Хуҷанд меравам"
@@ -41,7 +41,7 @@ async def test_russian_keyboard_tajik_is_restored_and_answered_in_cyrillic(servi
     assert target is not None and not target.latin
 
 
-async def test_russian_is_passed_as_typed(services: Services) -> None:  # noqa: F811
+async def test_russian_is_passed_as_typed(services: Services) -> None:
     await services.pipeline.accept(Inbound("telegram", "703", "Привет, как у тебя дела?", "r-3"))
     [turn] = await queued(services)
     assert turn.messages[-1].content == "Привет, как у тебя дела?"
@@ -49,7 +49,7 @@ async def test_russian_is_passed_as_typed(services: Services) -> None:  # noqa: 
     assert message.typed_text is None and user.writes_latin is None
 
 
-async def test_a_chosen_script_wins_over_the_one_the_user_writes_in(services: Services) -> None:  # noqa: F811
+async def test_a_chosen_script_wins_over_the_one_the_user_writes_in(services: Services) -> None:
     await services.pipeline.set_script("telegram", "704", "cyrl")
     await services.pipeline.accept(Inbound("telegram", "704", "Rahmat, fahmidam", "r-4"))
     [turn] = await queued(services)

@@ -92,3 +92,8 @@ async def test_a_normal_message_after_all_that_is_still_accepted(stack: Stack) -
     await post_raw(stack, b"[" * 10_000)
     assert await stack.post_update(text_update(5, CHAT, "Ман саволе дорам")) == 200
     assert await user_texts(stack) == ["Ман саволе дорам"]
+
+
+async def test_an_update_of_a_kind_the_bot_does_not_know_is_acknowledged_not_retried(stack: Stack) -> None:
+    assert await post_raw(stack, b'{"update_id": 6, "some_future_kind": {"id": 1}}') == 200
+    assert await user_texts(stack) == []

@@ -26,7 +26,6 @@ __all__ = [
     "fit_to_budget",
     "from_latin",
     "is_tajik_chat",
-    "tajik_word_weight",
     "looks_tajik",
     "normalize",
     "repair_legacy_font",
@@ -35,5 +34,6 @@ __all__ = [
     "segment_count",
     "split_segments",
     "tajik_letter_share",
+    "tajik_word_weight",
     "to_latin",
 ]

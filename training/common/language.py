@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from tajik import chat_language, tajik_word_weight
 from tajik.chat import TAJIK
 from tajik.letters import OTHER_CYRILLIC_LETTERS, RUSSIAN_ONLY_LETTERS
+from tajik.lexicon import WORD
 
 MIN_PRINTABLE = 0.97
 MIN_WORD_EVIDENCE = 0.25
@@ -45,7 +46,6 @@ CHAT_WORDS = 12
 _BROKEN = re.compile("[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TURKIC = frozenset("ўЎәӘөӨүҮұҰңҢһҺҗҖҡҠҙҘҫҪ")
 _SERBIAN = OTHER_CYRILLIC_LETTERS
-_WORD = re.compile(r"[^\W\d_]+")
 _REPEATED_SYLLABLE = re.compile(r"(\w{1,3})\1{3,}")
 _PUNCTUATION_OK = frozenset("«»—–-…")
 
@@ -89,7 +89,7 @@ def reply_language(text: str) -> LanguageVerdict:
     if not text.strip():
         return LanguageVerdict(False, "empty", 0.0, 0.0, 0.0)
     printable = _printable_share(text)
-    words = [word.lower() for word in _WORD.findall(text)]
+    words = [word.lower() for word in WORD.findall(text)]
     evidence = word_evidence([word for word in words if len(word) >= 2])
     if printable < MIN_PRINTABLE or _BROKEN.search(text):
         return LanguageVerdict(False, "unprintable", 0.0, printable, evidence)

@@ -5,7 +5,7 @@ arithmetic, transliteration both ways, restoration of Tajik letters by a lexicon
 of a short chat line.
 """
 
-from tajik.chat import chat_language, is_tajik_chat
+from tajik.chat import chat_language, is_tajik_chat, tajik_word_weight
 from tajik.letters import TAJIK_ONLY_LETTERS, tajik_letter_share
 from tajik.lexicon import Lexicon, default_lexicon
 from tajik.normalize import looks_tajik, normalize, repair_legacy_font
@@ -34,5 +34,6 @@ __all__ = [
     "segment_count",
     "split_segments",
     "tajik_letter_share",
+    "tajik_word_weight",
     "to_latin",
 ]

@@ -209,18 +209,42 @@ def _cyrillic_claims(word: str, lexicon: Lexicon) -> Claims:
     return (("ru", 0.7 if word.endswith(_RUSSIAN_ENDINGS) else _UNKNOWN),)
 
 
+def _tajik_latin(word: str, lexicon: Lexicon) -> float:
+    """Like ``_tajik_key``, for a word in Latin letters: a form's own Latin spelling, else its Cyrillic key."""
+    canonical = canonical_latin(word)
+    if lexicon.latin_forms(word) is not None or lexicon.latin_forms(canonical) is not None:
+        return 1.0
+    return _tajik_key(key_of(spell_cyrillic(canonical)), lexicon)
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_weight(word: str, lexicon: Lexicon) -> float:
+    if "\u0400" <= word[0] <= "\u04ff":
+        tajik = _tajik_key(key_of(word), lexicon) if set(word).isdisjoint(RUSSIAN_ONLY_LETTERS) else 0.0
+    else:
+        tajik = _tajik_latin(word.rstrip(_APOSTROPHES), lexicon)
+    return min(tajik, 1.0)
+
+
+def tajik_word_weight(word: str, lexicon: Lexicon | None = None) -> float:
+    """How surely the lexicon knows ``word`` as Tajik, in any of the three spellings, as the chat decision does.
+
+    1 for a form the lexicon has, 0.7 for a known stem with Tajik affixes or a compound of known words, 0 for
+    the rest: never by its letters alone (ӣ ӯ ҷ make a word vote Tajik in ``chat_language``, but a
+    random-weight model writes them too).
+    """
+    word = word.lower()
+    return _word_weight(word, lexicon or default_lexicon()) if word else 0.0
+
+
 @functools.lru_cache(maxsize=65536)
 def _latin_claims(word: str, lexicon: Lexicon) -> Claims:
     if any(mark in word for mark in _UZBEK_LATIN_MARKS):
         return (("uz", 2.0),)
     claims: dict[str, float] = {}
-    canonical = canonical_latin(word)
-    if lexicon.latin_forms(word) is not None or lexicon.latin_forms(canonical) is not None:
-        claims["tg"] = 1.0
-    else:
-        tajik = _tajik_key(key_of(spell_cyrillic(canonical)), lexicon)
-        if tajik:
-            claims["tg"] = tajik
+    tajik = _tajik_latin(word, lexicon)
+    if tajik:
+        claims["tg"] = tajik
     if word in _EN:
         claims["en"] = 1.0
     if word in _UZ_LATN:

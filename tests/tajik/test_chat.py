@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tajik import chat_language, is_tajik_chat
+from tajik import chat_language, is_tajik_chat, tajik_word_weight
 
 FIXTURES = Path(__file__).with_name("fixtures")
 TAJIK_KINDS = ("tg_cyrillic", "tg_russian_keyboard", "tg_latin")
@@ -94,3 +94,14 @@ def test_a_chat_line_takes_well_under_fifty_microseconds() -> None:
             is_tajik_chat(line)
         best = min(best, (time.perf_counter() - start) / len(lines))
     assert best < 50e-6, f"{best * 1e6:.1f} µs a line"
+
+
+def test_a_word_is_tajik_by_the_lexicon_in_every_spelling_never_by_its_letters() -> None:
+    for word in ("ҳаст", "хаст", "hast", "китоб", "kitob"):
+        assert tajik_word_weight(word) == 1.0, word
+    # A known stem with endings ("китоб" + "ҳоям") is likely Tajik, less surely.
+    for word in ("китобҳоям", "китобхоям", "kitobhoyam"):
+        assert 0.0 < tajik_word_weight(word) < 1.0, word
+    # Letters only Tajik writes, but no word of the lexicon: what a random-weight model writes.
+    for word in ("ҷӯбиқон", "ғундат", "привет", "hello"):
+        assert tajik_word_weight(word) == 0.0, word

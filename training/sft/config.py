@@ -42,7 +42,7 @@ class SftDataOptions:
     # An empty string trains without a system prompt.
     system_prompt: str | None = None
     # Drop examples whose user and assistant text together is not Tajik, by the short-text language decision
-    # (training.common.language.reply_language: real Tajik words, printable text, the corpus language ID).
+    # (training.common.language.reply_language: the bot's tajik.chat_language and its lexicon, printable text).
     require_tajik: bool = True
     # Pack several short examples into one sequence (best-fit decreasing, no cross-example attention).
     packing: bool = False

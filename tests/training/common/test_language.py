@@ -1,4 +1,7 @@
-"""The short-text language decision: Tajik in either spelling passes; other languages and letter soup do not."""
+"""The short-text language decision: Tajik in any spelling passes; other languages and letter soup do not.
+
+On chat lines it is the bot's decision (``tajik.chat_language``): the chat fixtures of tests/tajik are judged alike.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tajik import is_tajik_chat
 from training.common.language import reply_language
 
 TAJIK = [
@@ -82,3 +86,44 @@ def test_a_random_weight_model_writes_no_tajik(tiny_model_dir: Path) -> None:
         replies.append(tokenizer.decode(out[0][prompt.shape[1] :], skip_special_tokens=True))
     verdicts = [reply_language(reply) for reply in replies]
     assert not any(verdict.is_tajik for verdict in verdicts), list(zip(replies, verdicts, strict=True))
+
+
+CHAT_FIXTURES = Path(__file__).resolve().parents[2] / "tajik" / "fixtures"
+TAJIK_SPELLINGS = ("tg_cyrillic", "tg_russian_keyboard", "tg_latin")
+NEIGHBOURS = ("ru", "uz", "kk", "ky", "en")
+REFUSED_AS = {f"language_{language}" for language in ("ru", "uz", "kk", "ky", "fa", "en", "und")}
+
+
+def _chat_lines(kind: str) -> list[str]:
+    lines: list[str] = []
+    for folder in (CHAT_FIXTURES, CHAT_FIXTURES / "later"):
+        text = (folder / f"chat_{kind}.txt").read_text(encoding="utf-8")
+        lines += [line.strip() for line in text.splitlines() if line.strip()]
+    return lines
+
+
+@pytest.mark.parametrize("kind", TAJIK_SPELLINGS)
+def test_tajik_chat_lines_in_every_spelling_pass_as_they_do_for_the_bot(kind: str) -> None:
+    lines = _chat_lines(kind)
+    refused = [(line, reply_language(line)) for line in lines if not reply_language(line).is_tajik]
+    assert not refused, refused
+    assert all(is_tajik_chat(line) for line in lines)
+
+
+@pytest.mark.parametrize("kind", NEIGHBOURS)
+def test_neighbour_chat_lines_are_refused_as_the_bot_refuses_them(kind: str) -> None:
+    lines = _chat_lines(kind)
+    verdicts = [reply_language(line) for line in lines]
+    disagree = [line for line, verdict in zip(lines, verdicts, strict=True) if verdict.is_tajik != is_tajik_chat(line)]
+    assert not disagree, disagree
+    # The few the bot itself takes for Tajik (a lone "Рахмат" is Kyrgyz as much as Tajik) are all it takes.
+    taken = [line for line, verdict in zip(lines, verdicts, strict=True) if verdict.is_tajik]
+    assert len(taken) <= 1, taken
+    # Refused for their language or letters, never taken for broken text.
+    assert {verdict.reason for verdict in verdicts if not verdict.is_tajik} <= {"foreign_letters", *REFUSED_AS}
+
+
+def test_a_chat_line_with_a_broken_byte_is_refused_though_the_bot_reads_it_as_tajik() -> None:
+    line = "Салом, чи хел? Ман хуб�"
+    assert is_tajik_chat(line)
+    assert reply_language(line).reason == "unprintable"

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 
 from redis.exceptions import ResponseError
 
-from bot.channels.base import ChannelSender, Undeliverable
+from bot.channels.base import ChannelSender, Sent, Undeliverable
 from bot.pipeline import Pipeline, Target
 from bot.reading import render
+from bot.sent_marks import SentMarks
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
 from soro.metrics import BotMetrics
@@ -55,6 +56,7 @@ class DeliveryLoop:
         self.streams = dict(streams or {queue.names.replies(channel): channel for channel in senders})
         self.metrics = metrics
         self.outages = process_outages or outages(metrics.dependencies, "bot")
+        self.sent_marks = SentMarks(queue.redis, queue.names.prefix)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.slots = asyncio.Semaphore(max_concurrent)
         self.locks: dict[str, asyncio.Lock] = {}
@@ -174,7 +176,8 @@ class DeliveryLoop:
         else:
             target = dataclasses.replace(target, feedback=True)  # a model's answer: the user may rate it
         try:
-            sent = await sender.send_final(target, body)
+            # A claim taken over from a sender killed after sending but before recording: record, don't resend.
+            sent = await self.sent_marks.find(event.request_id, body) or await self._send(sender, target, body)
         except Undeliverable as exc:
             # Retrying cannot help: record the turn as ended so the conversation goes on, and move on.
             log.warning("reply %s undeliverable on %s: %s", event.request_id, target.channel, exc)
@@ -199,6 +202,15 @@ class DeliveryLoop:
         self.metrics.model_replies.labels(model, channel, KIND_LABELS[kind]).inc()
         if kind is ReplyKind.FINAL:
             self.metrics.model_latency.labels(model, channel).observe(now - target.received_at)
+
+    async def _send(self, sender: ChannelSender, target: Target, body: str) -> Sent:
+        sent = await sender.send_final(target, body)
+        try:
+            await self.sent_marks.mark(target.request_id, sent)
+        except Exception as exc:  # the mark only narrows a crash window: never worth failing a delivery
+            if self.outages.failed(exc) is None:
+                raise
+        return sent
 
     async def _record(self, event: ReplyEvent, delivered: str, external_id: str | None) -> None:
         """Store what was sent. It is on the user's screen already, so keep trying, through a database outage

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import socket
 import time
 from collections import OrderedDict
@@ -57,7 +56,8 @@ class DeliveryLoop:
         self.metrics = metrics
         self.outages = process_outages or outages(metrics.dependencies, "bot")
         self.sent_marks = SentMarks(queue.redis, queue.names.prefix)
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        # Stable across restarts (one bot per host and port), so a restarted bot finds what it had not finished.
+        self.consumer = consumer or f"{socket.gethostname()}-{settings.http_port}"
         self.slots = asyncio.Semaphore(max_concurrent)
         self.locks: dict[str, asyncio.Lock] = {}
         self.targets: OrderedDict[str, Target | None] = OrderedDict()
@@ -80,29 +80,37 @@ class DeliveryLoop:
                 await asyncio.wait(self.tasks, timeout=10)
 
     async def _read(self, stream: str, stop: asyncio.Event) -> None:
-        # First what this consumer read but never acked before a restart, then new events.
-        pending = True
+        # First what this consumer read but never acked before it stopped. The consumer is this host and port,
+        # so the same after a restart: the sender of those events is dead, and their claims are taken over at
+        # once (a sent mark keeps an answer it got out from going twice). Then new events.
+        pending_after: str | None = "0"
         grouped = False
         backoff = Backoff(base=0.2, cap=5.0)
         while not stop.is_set():
-            events: list[tuple[str, ReplyEvent]] = []
+            events: list[tuple[str, ReplyEvent | None]] = []
+            takeover = pending_after is not None
             async with self.outages.guard(REDIS, backoff=backoff, stop=stop):
                 if not grouped:  # also after a Redis that lost its data came back empty
                     await self.queue.ensure_group(stream, DELIVERY_GROUP)
                     grouped = True
                 try:
-                    events = await self.queue.read_replies(stream, self.consumer, 100, block_ms=1000, pending=pending)
+                    events = await self.queue.read_replies(
+                        stream, self.consumer, 100, block_ms=1000, pending_after=pending_after
+                    )
                 except ResponseError as exc:
                     if "NOGROUP" not in str(exc):
                         raise
                     grouped = False
                     continue
-                if pending and not events:
-                    pending = False
-                    continue
+                if pending_after is not None:
+                    pending_after = events[-1][0] if events else None
+                for entry_id, event in events:
+                    if event is None:  # deleted from the stream meanwhile: nothing left to deliver
+                        await self.queue.ack_reply(stream, entry_id)
             for entry_id, event in events:
-                await self.slots.acquire()
-                self._spawn(self._handle(stream, entry_id, event))
+                if event is not None:
+                    await self.slots.acquire()
+                    self._spawn(self._handle(stream, entry_id, event, lease=0.0 if takeover else None))
 
     def _spawn(self, coroutine: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)  # type: ignore[arg-type]
@@ -114,7 +122,9 @@ class DeliveryLoop:
 
         task.add_done_callback(done)
 
-    async def _handle(self, stream: str | None, entry_id: str | None, event: ReplyEvent) -> None:
+    async def _handle(
+        self, stream: str | None, entry_id: str | None, event: ReplyEvent, lease: float | None = None
+    ) -> None:
         # Events of one request are handled in order: a late preview must never follow the final answer.
         lock = self.locks.setdefault(event.request_id, asyncio.Lock())
         backoff = Backoff(base=0.2, cap=5.0)
@@ -125,7 +135,7 @@ class DeliveryLoop:
                         if event.kind is ReplyKind.PARTIAL:
                             await self._partial(event)
                         else:
-                            await self._final(event)
+                            await self._final(event, self.lease_seconds if lease is None else lease)
                     if stream is not None and entry_id is not None:
                         await self.queue.ack_reply(stream, entry_id)
                     return
@@ -161,8 +171,8 @@ class DeliveryLoop:
             self.first_visible[event.request_id] = time.time()
             self.metrics.first_visible_text.labels(event.channel).observe(time.time() - target.received_at)
 
-    async def _final(self, event: ReplyEvent) -> None:
-        target = await self.pipeline.claim_final(event.request_id, self.lease_seconds)
+    async def _final(self, event: ReplyEvent, lease_seconds: float) -> None:
+        target = await self.pipeline.claim_final(event.request_id, lease_seconds)
         self.targets.pop(event.request_id, None)
         if target is None:  # already answered (a regenerated reply, a redelivered event) or forgotten
             return

@@ -239,17 +239,18 @@ class RequestQueue:
         await self.redis.xadd(stream, {"data": event.to_json()}, maxlen=REPLIES_MAXLEN, approximate=True)
 
     async def read_replies(
-        self, stream: str, consumer: str, count: int, block_ms: int, pending: bool = False
-    ) -> list[tuple[str, ReplyEvent]]:
-        """Reply events for ``consumer``; ``pending=True`` re-reads those it got but never acked."""
+        self, stream: str, consumer: str, count: int, block_ms: int, pending_after: str | None = None
+    ) -> list[tuple[str, ReplyEvent | None]]:
+        """New reply events for ``consumer``; with ``pending_after``, those it got but never acked, after that
+        entry id ("0": from the first). An entry deleted meanwhile comes back as (its id, None)."""
+        start = ">" if pending_after is None else pending_after
         response: Any = await self.redis.xreadgroup(
-            DELIVERY_GROUP, consumer, {stream: "0" if pending else ">"}, count=count, block=block_ms
+            DELIVERY_GROUP, consumer, {stream: start}, count=count, block=block_ms
         )
-        out = []
+        out: list[tuple[str, ReplyEvent | None]] = []
         for _stream, entries in response or []:
             for entry_id, fields in entries:
-                if fields:
-                    out.append((_s(entry_id), ReplyEvent.from_json(fields[b"data"])))
+                out.append((_s(entry_id), ReplyEvent.from_json(fields[b"data"]) if fields else None))
         return out
 
     async def claim_stale_replies(self, stream: str, consumer: str, min_idle_ms: int) -> list[tuple[str, ReplyEvent]]:

@@ -5,15 +5,20 @@ Real PostgreSQL and Redis, the Bot API stand-in; the crash is the first sender s
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.app import telegram_bot
 from bot.delivery import DeliveryLoop
+from bot.pipeline import Inbound
+from bot.services import Services
 from bot.store.models import RequestState
-from inference.queue import ReplyEvent, ReplyKind
+from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, TurnRequest
 from tests.support.stack import Stack, running_stack, stack_settings
-from tests.support.telegram_api import text_update
+from tests.support.telegram_api import BotApiStandIn, text_update
 
 CHAT = 9101
 
@@ -54,3 +59,45 @@ async def test_an_answer_sent_by_a_bot_that_died_before_recording_it_is_recorded
     [request] = await stack.request_rows(CHAT)
     assert request.state is RequestState.ANSWERED
     assert [m.text for m in await stack.messages(CHAT)][-1] == answer
+
+
+async def test_a_restarted_bot_delivers_what_it_had_claimed_at_once_not_after_the_lease(
+    postgres_url: str, redis_url: str
+) -> None:
+    settings = stack_settings(postgres_url, redis_url, "http://127.0.0.1:9/v1", "soro")
+    api = BotApiStandIn(settings.telegram_token.get_secret_value())
+    await api.start()
+    settings = settings.model_copy(update={"telegram_api_base": api.base})
+    services = Services.create(settings)
+    bot, sender = telegram_bot(settings, services)
+    stop = asyncio.Event()
+    try:
+        accepted = await services.pipeline.accept(Inbound("telegram", str(CHAT), "Салом!", "u-1"))
+        assert accepted.request_id is not None
+        [turn] = [
+            TurnRequest.from_json(f[b"data"]) for _, f in await services.redis.xrange(services.queue.names.requests)
+        ]
+        event = ReplyEvent(turn.request_id, turn.conversation_id, "telegram", ReplyKind.FINAL, text="Салом, дӯстам!")
+        await services.queue.ensure_group(turn.reply_stream, DELIVERY_GROUP)
+        await services.queue.publish(event, turn.reply_stream)
+
+        doomed = DeliveryLoop(settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
+        [(_, read)] = await services.queue.read_replies(turn.reply_stream, doomed.consumer, 10, block_ms=1000)
+        assert read is not None and await services.pipeline.claim_final(read.request_id) is not None
+        # kill -9 here: the event is pending for this consumer, the claim held, nothing sent.
+
+        restarted = DeliveryLoop(settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
+        assert restarted.consumer == doomed.consumer, "a restarted bot is the same consumer"
+        started = time.monotonic()
+        running = asyncio.create_task(restarted.run(stop))
+        await api.wait_for(lambda: len(api.sent("sendMessage", CHAT)) >= 1, timeout=30)
+        assert time.monotonic() - started < restarted.lease_seconds / 4
+        await asyncio.sleep(1)
+        assert len(api.sent("sendMessage", CHAT)) == 1
+        stop.set()
+        await running
+    finally:
+        stop.set()
+        await bot.session.close()
+        await services.close()
+        await api.stop()

@@ -25,7 +25,7 @@ from bot.sent_marks import SentMarks
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
 from soro.metrics import BotMetrics
-from soro.outage import DATABASE, REDIS, Backoff, Outages, outages, pause
+from soro.outage import DATABASE, REDIS, Backoff, Outages, describe, outages, pause
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class DeliveryLoop:
                 failures += 1
                 if failures == 8:
                     raise
-                log.exception("recording the answer to %s failed; retrying", event.request_id)
+                log.warning("recording the answer to %s failed (%s); retrying", event.request_id, describe(exc))
                 await asyncio.sleep(delay)
                 delay *= 2
 

@@ -369,38 +369,31 @@ class Pipeline:
         )
 
     async def _enqueue_batch(self, outcomes: list[_Done | BaseException]) -> None:
-        """Put the committed batch's turns into the stream, in one pipeline.
+        """Put the committed batch's turns into the stream, in one pipeline, then mark them QUEUED.
 
-        Stored first, enqueued second: a turn in the stream always has its row. When Redis fails, the turns are
-        marked PENDING_ENQUEUE and their callers fail too (a webhook answers 5xx, so Telegram retries; the
-        housekeeping loop enqueues them meanwhile). If the process dies between the two, the turns end at
-        their deadline with a polite notice rather than in silence.
+        Stored first (PENDING_ENQUEUE), enqueued second: a turn in the stream always has its row. When Redis
+        fails, the turns stay PENDING_ENQUEUE and their callers fail too (a webhook answers 5xx, so Telegram
+        retries; the housekeeping loop enqueues them meanwhile). A process that dies between the two leaves
+        them PENDING_ENQUEUE too, for the housekeeping of any bot process to enqueue within seconds.
         """
         done = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, _Done) and (o.turn or o.stranded)]
         if not done:
             return
-        new = [o.turn for _, o in done if o.turn is not None]
-        stranded = [o.stranded for _, o in done if o.stranded is not None]
-        try:
-            await self.queue.enqueue_many([*new, *stranded])
-            if stranded:
-                await self._set_states(
-                    [t.request_id for t in stranded], RequestState.PENDING_ENQUEUE, RequestState.QUEUED
-                )
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                await self._set_states([t.request_id for t in new], RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
-            for i, _ in done:
-                outcomes[i] = exc
-
-    async def _enqueue_many(self, turns: list[TurnRequest]) -> None:
-        """Put turns stored as QUEUED into the stream (as ``_enqueue_batch`` does for accepted ones)."""
+        turns = [t for _, o in done for t in (o.turn, o.stranded) if t is not None]
         try:
             await self.queue.enqueue_many(turns)
-        except Exception:
-            with contextlib.suppress(Exception):
-                await self._set_states([t.request_id for t in turns], RequestState.QUEUED, RequestState.PENDING_ENQUEUE)
-            raise
+        except Exception as exc:
+            for i, _ in done:
+                outcomes[i] = exc
+            return
+        with contextlib.suppress(Exception):  # left PENDING_ENQUEUE, a turn is only enqueued once more
+            await self._set_states([t.request_id for t in turns], RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
+
+    async def _enqueue_many(self, turns: list[TurnRequest]) -> None:
+        """Put turns stored as PENDING_ENQUEUE into the stream and mark them QUEUED (as ``_enqueue_batch``)."""
+        await self.queue.enqueue_many(turns)
+        with contextlib.suppress(Exception):
+            await self._set_states([t.request_id for t in turns], RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
 
     async def _set_states(self, request_ids: list[str], old: RequestState, new: RequestState) -> list[str]:
         if not request_ids:
@@ -450,7 +443,9 @@ class Pipeline:
             if turn is not None:
                 next_turns[id(end)] = turn
 
-        outcomes: list[BaseException | None] = list(await self._one_transaction(ends, one))
+        # Conversations locked in one order in every batch, so two batches do not deadlock on each other.
+        order = sorted(range(len(ends)), key=lambda i: (ends[i][0].conversation_id, ends[i][0].request_id))
+        outcomes: list[BaseException | None] = list(await self._one_transaction(ends, one, order))
         turns = [(i, next_turns[id(end)]) for i, end in enumerate(ends) if id(end) in next_turns]
         turns = [(i, turn) for i, turn in turns if outcomes[i] is None]
         if turns:
@@ -505,7 +500,7 @@ class Pipeline:
             rows = await session.scalars(
                 select(Request.id)
                 .where(
-                    Request.state == RequestState.QUEUED,
+                    Request.state.in_([RequestState.QUEUED, RequestState.PENDING_ENQUEUE]),
                     Request.deadline < limit,
                     Request.reply_stream.in_(list(reply_streams)),
                 )

@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """The engine of a bot-side process. Its errors never quote a statement's parameters (message text, phone
+    numbers), whichever code path logs them."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # One writer at a time: wait for the lock instead of failing, and let readers go on meanwhile.
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -25,7 +27,7 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=30)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=30, hide_parameters=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

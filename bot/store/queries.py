@@ -212,7 +212,10 @@ async def add_request(
         "prompt_version": prompt_version,
         "id": request_id,
         "conversation_id": conversation_id,
-        "state": RequestState.QUEUED,
+        # Stored before it is enqueued: PENDING_ENQUEUE until the XADD is known to have happened, so a process
+        # killed in between leaves a turn that housekeeping enqueues within seconds, not one that waits for its
+        # deadline (marked QUEUED by ``set_states`` once it is in the stream).
+        "state": RequestState.PENDING_ENQUEUE,
         "payload": payload,
         "reply_stream": reply_stream,
         "received_at": received_at,

@@ -81,6 +81,11 @@ class Turn:
         return self.delivery.accepted_at is not None
 
 
+# How far from a kill of the bot an answer may have reached the Bot API and still have been unheard of by the
+# bot: the response was on its way, or unread in the dying process's socket.
+IN_FLIGHT_SECONDS = 2.0
+
+
 @dataclass
 class Fault:
     """An outage or a kill: from ``start`` to ``end`` (equal for an instant fault such as kill -9)."""
@@ -106,16 +111,24 @@ class Row:
     unexpected_exits: int
     seconds: float
     notices: dict[str, int] = field(default_factory=dict)
+    # Of the duplicates: answers the Bot API took in the moment before the bot was killed (-9), which the bot
+    # never heard back about; the Bot API has no idempotency key, so the restarted bot sends them again.
+    in_flight_at_bot_kill: int = 0
 
     HEADER = (
         "| scenario | accepted | answered | told | lost | duplicate finals | p50 s | p95 s | max s "
         "| recovery s | faults | unplanned exits | run s |"
     )
 
+    def _duplicates(self) -> str:
+        if not self.in_flight_at_bot_kill:
+            return str(self.duplicates)
+        return f"{self.duplicates} ({self.in_flight_at_bot_kill} in flight at a bot kill)"
+
     def markdown(self) -> str:
         recovery = "—" if self.recovery is None else f"{self.recovery:.1f}"
         return (
-            f"| {self.scenario} | {self.accepted} | {self.answered} | {self.told} | {self.lost} | {self.duplicates} "
+            f"| {self.scenario} | {self.accepted} | {self.answered} | {self.told} | {self.lost} | {self._duplicates()} "
             f"| {self.p50:.1f} | {self.p95:.1f} | {self.latency_max:.1f} | {recovery} | {self.faults} "
             f"| {self.unexpected_exits} | {self.seconds:.0f} |"
         )
@@ -329,11 +342,20 @@ class ChaosStack:
         per_chat: dict[int, int] = {}
         for turn in accepted:
             per_chat[turn.chat] = per_chat.get(turn.chat, 0) + 1
-        lost = duplicates = 0
+        lost = duplicates = in_flight = 0
+        bot_kills = [f.start for f in self.faults if f.what == f"kill -9 {self.bot.name}"]
         for chat, owed in per_chat.items():
-            finals = len(self.api.sent("sendMessage", chat))
+            calls = self.api.sent("sendMessage", chat)
+            finals = len(calls)
             lost += max(0, owed - finals)
             duplicates += max(0, finals - owed)
+            # A copy of an answer that reached the Bot API around a kill of the bot, sent again after that kill.
+            in_flight += sum(
+                1
+                for first, again in itertools.combinations(calls, 2)
+                if first.params.get("text") == again.params.get("text")
+                and any(abs(first.at - kill) <= IN_FLIGHT_SECONDS and again.at > kill for kill in bot_kills)
+            )
         finished = [t for t in accepted if t.final_at is not None]
         notices: dict[str, int] = {}
         for turn in finished:
@@ -348,6 +370,7 @@ class ChaosStack:
             told=told,
             lost=lost,
             duplicates=duplicates,
+            in_flight_at_bot_kill=min(in_flight, duplicates),
             p50=percentile(latencies, 0.50),
             p95=percentile(latencies, 0.95),
             latency_max=latencies[-1] if latencies else 0.0,

@@ -136,7 +136,8 @@ async def test_a_dead_workers_turn_moves_to_a_live_worker_within_15_seconds_by_d
     postgres_url: str, redis_url: str, vllm_server: ServedModel
 ) -> None:
     default_visibility = Settings.model_fields["visibility_timeout_seconds"].default
-    slow_link = TcpProxy("127.0.0.1", vllm_server.port, LinkShape(bytes_per_second=3_000))
+    # Slow enough that the doomed worker is surely still streaming its answer when it dies.
+    slow_link = TcpProxy("127.0.0.1", vllm_server.port, LinkShape(bytes_per_second=600))
     await slow_link.start()
     settings = stack_settings(
         postgres_url, redis_url, vllm_server.base_url, vllm_server.model, visibility_timeout_seconds=default_visibility
@@ -149,6 +150,7 @@ async def test_a_dead_workers_turn_moves_to_a_live_worker_within_15_seconds_by_d
             rescuer = stack.start_worker()  # idle and alive: it must wait for the doomed one's silence
             await asyncio.sleep(default_visibility / 2)  # its heartbeats kept the turn away from the rescuer
             assert rescuer.worker.metrics.reclaimed._value.get() == 0
+            assert doomed.worker.inflight, "the doomed worker finished before it could die"
             await stack.kill_worker(doomed)
             killed = time.monotonic()
             await eventually(lambda: rescuer.worker.metrics.reclaimed._value.get() == 1, timeout=30, interval=0.05)

@@ -227,16 +227,11 @@ class DeliveryLoop:
         too, rather than let the request be claimed and sent again."""
         delay = 0.5
         failures = 0
-        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             try:
-                await self.pipeline.finish(event, delivered, external_id)
-                self.outages.ok(DATABASE)
+                await self.outages.through(DATABASE, lambda: self.pipeline.finish(event, delivered, external_id))
                 return
             except Exception as exc:
-                if self.outages.failed(exc) is not None:
-                    await backoff.sleep()
-                    continue
                 failures += 1
                 if failures == 8:
                     raise

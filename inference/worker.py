@@ -292,18 +292,7 @@ class Worker:
     async def _settle(self, request: TurnRequest, call: Callable[[], Awaitable[object]]) -> None:
         """A Redis call that ends a request, retried through an outage for as long as its answer still matters
         (past that, the request stays pending and the bot has told the user already)."""
-        give_up = request.deadline + SETTLE_GRACE_SECONDS
-        backoff = Backoff(base=0.2, cap=5.0)
-        while True:
-            try:
-                await call()
-            except Exception as exc:
-                if self.outages.failed(exc) is None or time.time() >= give_up:
-                    raise
-                await backoff.sleep()
-                continue
-            self.outages.ok(REDIS)
-            return
+        await self.outages.through(REDIS, call, request.deadline + SETTLE_GRACE_SECONDS, clock=time.time)
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")

@@ -31,11 +31,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis.exceptions
 import sqlalchemy.exc
@@ -43,6 +45,8 @@ import sqlalchemy.exc
 from soro.metrics import DependencyMetrics
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 REDIS = "redis"
 DATABASE = "database"
@@ -185,6 +189,27 @@ class Outages:
                 time.monotonic() - outage.since,
                 outage.errors,
             )
+
+    async def through(
+        self,
+        dependency: str,
+        call: Callable[[], Awaitable[T]],
+        give_up_at: float = math.inf,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> T:
+        """``call`` retried with back-off for as long as it fails because a dependency is away, until
+        ``clock()`` reaches ``give_up_at``; a success ends ``dependency``'s outage. Other errors propagate."""
+        backoff = Backoff(base=0.2, cap=5.0)
+        while True:
+            try:
+                result = await call()
+            except Exception as exc:
+                if self.failed(exc) is None or clock() >= give_up_at:
+                    raise
+                await backoff.sleep()
+                continue
+            self.ok(dependency)
+            return result
 
     @contextlib.asynccontextmanager
     async def guard(

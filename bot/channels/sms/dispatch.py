@@ -150,18 +150,7 @@ class SmsDispatcher:
 
     async def _through_outages(self, store: Callable[[], Awaitable[None]]) -> None:
         """``store`` retried through a database outage for most of the lease (then the lease decides)."""
-        backoff = Backoff(cap=5.0)
-        give_up = time.monotonic() + self.lease_seconds * 0.8
-        while True:
-            try:
-                await store()
-            except Exception as exc:
-                if self.outages.failed(exc) is None or time.monotonic() >= give_up:
-                    raise
-                await backoff.sleep()
-            else:
-                self.outages.ok(DATABASE)
-                return
+        await self.outages.through(DATABASE, store, time.monotonic() + self.lease_seconds * 0.8)
 
     def _backoff(self, attempts: int) -> float:
         """0.5 s, 1 s, 2 s, … up to the configured cap, with jitter so many SMS do not retry in step."""

@@ -4,58 +4,20 @@ twice, one log line when an outage starts and one when it ends, and the dependen
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from redis.asyncio import Redis
 
 from bot.store.models import Request
-from soro.ports import free_port
 from tests.bot.channels.sms.conftest import SmsStack, SmsStackFactory, assert_private, new_number, secrets_of
 from tests.support.proxy import TcpProxy
+from tests.support.redis_server import PrivateRedis
 from tests.support.stack import eventually
 
 pytestmark = pytest.mark.slow
 
 QUESTION = "Салом! Дар бораи Душанбе нақл кунед."
-
-
-class PrivateRedis:
-    """A redis-server of the test's own (AOF on, as in production) that it may kill and start again."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-        folder.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.folder)]
-        self.process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
-        await eventually(self._answers, 15, what="the private redis-server to answer")
-
-    async def _answers(self) -> bool:
-        client = Redis.from_url(self.url)
-        try:
-            return bool(await client.ping())
-        except Exception:
-            return False
-        finally:
-            await client.aclose()
-
-    async def kill(self) -> None:
-        """SIGKILL, as the OOM killer or a power cut would end it."""
-        if self.process is not None:
-            self.process.kill()
-            await self.process.wait()
-            self.process = None
 
 
 def outage_lines(caplog: pytest.LogCaptureFixture, dependency: str) -> tuple[int, int]:

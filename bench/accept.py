@@ -273,7 +273,7 @@ async def run_one(args: argparse.Namespace, code: Path, kind: str, processes: in
 async def sampling(output: Path, pid: int) -> asyncio.subprocess.Process:
     """py-spy sampling one bot process while the measured updates arrive (collapsed stacks, for a flame graph)."""
     spy = await asyncio.create_subprocess_exec(
-        "py-spy",
+        str(Path(sys.executable).with_name("py-spy")),  # the project's environment, which may not be on PATH
         "record",
         "--pid",
         str(pid),

@@ -72,7 +72,9 @@ async def run_bot(settings: Settings, process_index: int = 0, processes: int = 1
         senders[sender.channel] = sender
         dispatcher = telegram_dispatcher(services)
         if settings.webhook_url:
-            routes.append(telegram_webhook(dispatcher, bot, settings.webhook_secret.get_secret_value()))
+            routes.append(
+                telegram_webhook(dispatcher, bot, settings.webhook_secret.get_secret_value(), services.pipeline)
+            )
     else:
         log.warning("SORO_TELEGRAM_TOKEN is empty: Telegram is off")
 

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -17,11 +18,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
+from bot.channels.telegram.router import plain_text, take_turn
+from bot.pipeline import Pipeline
 from soro.outage import dependency_of
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
+_OK = b'{"ok":true}'
 HealthCheck = Callable[[], Awaitable[None]]
 # What a channel says of itself on /readyz: "" when all is well, else what is degraded and why.
 StatusProbe = Callable[[], str]
@@ -69,33 +73,43 @@ def parse_update_body(body: bytes) -> Any:
     return data
 
 
-def telegram_webhook(dispatcher: Dispatcher, bot: Bot, secret: str) -> web.RouteDef:
+def telegram_webhook(dispatcher: Dispatcher, bot: Bot, secret: str, pipeline: Pipeline) -> web.RouteDef:
     """200 only once the update is stored and enqueued; a failure that a retry can heal is a 5xx, so Telegram
-    retries it; an update that can never be valid is refused for good with a 400."""
+    retries it; an update that can never be valid is refused for good with a 400. A plain text message goes
+    straight to its turn (``plain_text``), every other update through the dispatcher."""
 
     async def handle(request: web.Request) -> web.Response:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
             return web.json_response({"ok": False, "error": "wrong secret token"}, status=401)
         try:
-            update = Update.model_validate(parse_update_body(await request.read()), context={"bot": bot})
+            data = parse_update_body(await request.read())
+            plain = plain_text(data)
+            update = None if plain is not None else Update.model_validate(data, context={"bot": bot})
         except (MalformedUpdate, ValidationError):
             log.warning("malformed update refused")
             return web.json_response({"ok": False, "error": "malformed update"}, status=400)
         try:
-            update.event_type  # noqa: B018  (raises for a kind of update this aiogram does not know)
-        except UpdateTypeLookupError:
-            # Newer than this aiogram, or junk: acknowledged, so Telegram does not retry it forever.
-            log.info("update %s of an unknown kind ignored", update.update_id)
-            return web.json_response({"ok": True})
-        try:
+            if plain is not None:
+                chat_id, message_text = plain
+                await take_turn(
+                    pipeline, chat_id, message_text, str(data["update_id"]), partial(bot.send_message, chat_id)
+                )
+                return web.Response(body=_OK, content_type="application/json")
+            assert update is not None
+            try:
+                update.event_type  # noqa: B018  (raises for a kind of update this aiogram does not know)
+            except UpdateTypeLookupError:
+                # Newer than this aiogram, or junk: acknowledged, so Telegram does not retry it forever.
+                log.info("update %s of an unknown kind ignored", update.update_id)
+                return web.Response(body=_OK, content_type="application/json")
             await dispatcher.feed_update(bot, update)
         except Exception as exc:
             if dependency_of(exc) is None:
                 raise
             # Logged once per outage by the loops that watch it; Telegram retries the update.
             return web.json_response({"ok": False, "error": "temporarily unavailable"}, status=503)
-        return web.json_response({"ok": True})
+        return web.Response(body=_OK, content_type="application/json")
 
     return web.post(WEBHOOK_PATH, handle)
 

@@ -34,6 +34,7 @@ from bot.store.models import Conversation, InboundKey, Message, Request, Request
 from bot.texts import LANGUAGES, T, text
 from inference.queue import ChatMessage, ReplyEvent, ReplyKind, RequestQueue, TurnRequest
 from soro.metrics import BotMetrics
+from soro.outage import dependency_of
 from soro.settings import Settings
 from tajik import normalize
 
@@ -113,6 +114,16 @@ class _Done:
     accepted: Accepted
     turn: TurnRequest | None = None  # a new turn, to enqueue once committed
     stranded: TurnRequest | None = None  # a retried update's turn that never reached the stream
+
+
+def _rejected(key: T, reason: str, values: Mapping[str, object], language: str) -> _Done:
+    return _Done(Accepted(Outcome.REJECTED, language, text(key, language, **values), reason=reason))
+
+
+def _user_message(arrival: _Arrival, conversation_id: int, request_id: str | None) -> queries.NewUserMessage:
+    assert arrival.body is not None
+    received = datetime.fromtimestamp(arrival.inbound.received_at, UTC)
+    return queries.NewUserMessage(conversation_id, arrival.body, arrival.typed, received, request_id)
 
 
 class DeliveryInProgress(Exception):
@@ -215,21 +226,150 @@ class Pipeline:
     async def _store_batch(
         self, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
     ) -> list[_Done | BaseException]:
-        queued = 0
+        """Store the batch in one transaction of set statements. When that fails for another reason than an
+        outage (one message's row refused, say), each message is stored in a transaction of its own, so only
+        the bad one fails."""
+        try:
+            async with self.engine.begin() as connection:
+                return list(await self._store_rounds(connection, arrivals, verdicts, backlog))
+        except Exception as exc:
+            if dependency_of(exc) is not None or len(arrivals) == 1:
+                return [exc] * len(arrivals)
+            log.warning("a group commit of %d failed; storing them one by one", len(arrivals), exc_info=True)
+        outcomes: list[_Done | BaseException] = []
+        for arrival in arrivals:
+            try:
+                async with self.engine.begin() as connection:
+                    [done] = await self._store_rounds(connection, [arrival], verdicts, backlog)
+            except Exception as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(done)
+            backlog += done.turn is not None
+        return outcomes
 
-        async def one(connection: AsyncConnection, arrival: _Arrival) -> _Done:
-            nonlocal queued
-            done = await self._accept_one(connection, arrival, verdicts.get(id(arrival)), backlog + queued)
-            queued += done.turn is not None
-            return done
+    async def _store_rounds(
+        self, connection: AsyncConnection, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
+    ) -> list[_Done]:
+        """Accept ``arrivals`` on one connection, in rounds of set statements. A round takes the first message
+        of each chat and each inbound key; a second message of a chat (or a retried update) waits for the next
+        round, which sees what the first stored."""
+        outcomes: dict[int, _Done] = {}
+        remaining = list(range(len(arrivals)))
+        while remaining:
+            chats: set[tuple[str, str]] = set()
+            keys: set[tuple[str, str | None]] = set()
+            this_round: list[int] = []
+            later: list[int] = []
+            for i in remaining:
+                inbound = arrivals[i].inbound
+                chat, key = (inbound.channel, inbound.address), (inbound.channel, inbound.dedup_key)
+                if chat in chats or (inbound.dedup_key is not None and key in keys):
+                    later.append(i)
+                    continue
+                chats.add(chat)
+                keys.add(key)
+                this_round.append(i)
+            done = await self._store_round(connection, [arrivals[i] for i in this_round], verdicts, backlog)
+            for i, outcome in zip(this_round, done, strict=True):
+                outcomes[i] = outcome
+                backlog += outcome.turn is not None
+            remaining = later
+        return [outcomes[i] for i in range(len(arrivals))]
 
-        def restart() -> None:
-            nonlocal queued
-            queued = 0
+    async def _store_round(
+        self, connection: AsyncConnection, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
+    ) -> list[_Done]:
+        """Accept messages of distinct chats and keys with one statement per table. Only a retried update and
+        the next turn of a conversation with earlier turns (whose history is read) take statements of their own."""
+        outcomes: dict[int, _Done] = {}
+        request_ids = [str(uuid.uuid4()) for _ in arrivals]  # the turn each message may start
+        keyed = [(i, arrival.inbound) for i, arrival in enumerate(arrivals) if arrival.inbound.dedup_key is not None]
+        claimed = [(inbound.channel, inbound.dedup_key or "", request_ids[i]) for i, inbound in keyed]
+        new_keys = await queries.claim_keys(connection, claimed) if claimed else set()
+        for i, inbound in keyed:
+            if (inbound.channel, inbound.dedup_key) not in new_keys:
+                outcomes[i] = await self._duplicate(connection, inbound)
+        fresh = [i for i in range(len(arrivals)) if i not in outcomes]
+        chat = {i: (arrivals[i].inbound.channel, arrivals[i].inbound.address) for i in fresh}
+        users = await queries.users_of(connection, {chat[i]: arrivals[i].latin for i in fresh}) if fresh else {}
 
-        # Rows are locked in one order (by user) in every batch, so two batches never wait for each other in turn.
-        order = sorted(range(len(arrivals)), key=lambda i: (arrivals[i].inbound.channel, arrivals[i].inbound.address))
-        return await self._one_transaction(arrivals, one, order, restart)
+        passing = []
+        for i in fresh:
+            rejected = self._rejection(arrivals[i], verdicts.get(id(arrivals[i])), users[chat[i]].language)
+            if rejected is None:
+                passing.append(i)
+            else:
+                outcomes[i] = rejected
+        user_ids = {users[chat[i]].id for i in passing}
+        conversations = await queries.active_conversations(connection, user_ids) if user_ids else {}
+
+        started: list[int] = []  # a new conversation: no earlier turns to look up, nothing else waiting
+        joined: list[tuple[int, int]] = []  # (arrival, conversation) for the turn after the one in flight
+        follow_ups: list[tuple[int, int]] = []  # the next turn of a conversation
+        latin_changed: list[tuple[int, bool | None]] = []
+        for i in passing:
+            user, conversation = users[chat[i]], conversations.get(users[chat[i]].id)
+            if conversation is not None and conversation.in_flight_request_id is not None:
+                joined.append((i, conversation.id))
+            elif backlog >= self.settings.backlog_limit:
+                outcomes[i] = _rejected(T.BUSY, "busy", {}, user.language)
+                continue
+            else:
+                backlog += 1
+                if conversation is None:
+                    started.append(i)
+                else:
+                    follow_ups.append((i, conversation.id))
+            if user.writes_latin != arrivals[i].latin:
+                latin_changed.append((user.id, arrivals[i].latin))
+        if latin_changed:
+            await queries.set_writes_latin(connection, latin_changed)
+        started_in: list[int] = []
+        if started:
+            started_in = await queries.new_conversations(
+                connection, [(users[chat[i]].id, request_ids[i]) for i in started]
+            )
+        firsts = [_user_message(arrivals[i], c, request_ids[i]) for i, c in zip(started, started_in, strict=True)]
+        waiting = [_user_message(arrivals[i], c, None) for i, c in (*joined, *follow_ups)]
+        if firsts or waiting:
+            await queries.add_user_messages(connection, [*firsts, *waiting])
+
+        turns = {
+            i: self._turn(request_ids[i], c, arrivals[i].inbound.channel, [ChatMessage("user", m.text)], m.created_at)
+            for i, c, m in zip(started, started_in, firsts, strict=True)
+        }
+        if turns:
+            requests = [self._new_request(turns[i], m.created_at) for i, m in zip(started, firsts, strict=True)]
+            await queries.add_requests(connection, requests)
+        for i, conversation_id in follow_ups:
+            turns[i] = await self._new_turn(connection, conversation_id, arrivals[i].inbound.channel, request_ids[i])
+            await queries.set_in_flight(connection, conversation_id, request_ids[i])
+        for i, turn in turns.items():
+            outcomes[i] = _Done(Accepted(Outcome.QUEUED, users[chat[i]].language, request_id=turn.request_id), turn)
+        for i, _ in joined:
+            outcomes[i] = _Done(Accepted(Outcome.JOINED, users[chat[i]].language))
+        return [outcomes[i] for i in range(len(arrivals))]
+
+    async def _duplicate(self, connection: AsyncConnection, inbound: Inbound) -> _Done:
+        """A retried update: nothing new is stored, but a turn it stored and could not enqueue is enqueued now."""
+        assert inbound.dedup_key is not None
+        language = await queries.language_of(connection, inbound.channel, inbound.address)
+        stranded = await queries.stranded_payload(connection, inbound.channel, inbound.dedup_key)
+        return _Done(
+            Accepted(Outcome.DUPLICATE, language),
+            stranded=TurnRequest.from_json(stranded) if stranded is not None else None,
+        )
+
+    @staticmethod
+    def _rejection(arrival: _Arrival, verdict: Verdict | None, language: str) -> _Done | None:
+        if arrival.rejection is not None:
+            return _rejected(*arrival.rejection, language)
+        if verdict is Verdict.QUOTA:
+            return _rejected(T.QUOTA, "quota", {}, language)
+        if verdict is Verdict.RATE_LIMITED:
+            return _rejected(T.RATE_LIMITED, "rate_limited", {}, language)
+        return None
 
     async def _one_transaction(
         self,
@@ -264,56 +404,6 @@ class Pipeline:
                 continue
             break
         return outcomes
-
-    async def _accept_one(
-        self, connection: AsyncConnection, arrival: _Arrival, verdict: Verdict | None, backlog: int
-    ) -> _Done:
-        inbound = arrival.inbound
-        request_id = str(uuid.uuid4())  # the turn this message may start
-        if inbound.dedup_key is not None and not await queries.claim_key(
-            connection, inbound.channel, inbound.dedup_key, request_id
-        ):
-            language = await queries.language_of(connection, inbound.channel, inbound.address)
-            stranded = await queries.stranded_payload(connection, inbound.channel, inbound.dedup_key)
-            return _Done(
-                Accepted(Outcome.DUPLICATE, language),
-                stranded=TurnRequest.from_json(stranded) if stranded is not None else None,
-            )
-        user_id, lang = await queries.user(connection, inbound.channel, inbound.address)
-
-        def reject(key: T, reason: str, values: Mapping[str, object]) -> _Done:
-            return _Done(Accepted(Outcome.REJECTED, lang, text(key, lang, **values), reason=reason))
-
-        if arrival.rejection is not None:
-            return reject(*arrival.rejection)
-        assert arrival.body is not None
-        if verdict is Verdict.QUOTA:
-            return reject(T.QUOTA, "quota", {})
-        if verdict is Verdict.RATE_LIMITED:
-            return reject(T.RATE_LIMITED, "rate_limited", {})
-
-        conversation = await queries.active_conversation(connection, user_id)
-        idle = conversation is None or conversation.in_flight_request_id is None
-        if idle and backlog >= self.settings.backlog_limit:
-            return reject(T.BUSY, "busy", {})
-        received = datetime.fromtimestamp(inbound.received_at, UTC)
-        await queries.set_writes_latin(connection, user_id, arrival.latin)
-        if conversation is None:  # a new conversation: no earlier turns to look up, nothing else waiting
-            conversation_id = await queries.new_conversation(connection, user_id, request_id)
-            await queries.add_user_message(
-                connection, conversation_id, arrival.body, arrival.typed, received, request_id
-            )
-            turn = self._turn(
-                request_id, conversation_id, inbound.channel, [ChatMessage("user", arrival.body)], received
-            )
-            await self._store_turn(connection, turn, received)
-            return _Done(Accepted(Outcome.QUEUED, lang, request_id=request_id), turn)
-        await queries.add_user_message(connection, conversation.id, arrival.body, arrival.typed, received, None)
-        if conversation.in_flight_request_id is not None:
-            return _Done(Accepted(Outcome.JOINED, lang))
-        turn = await self._new_turn(connection, conversation.id, inbound.channel, request_id)
-        await queries.set_in_flight(connection, conversation.id, request_id)
-        return _Done(Accepted(Outcome.QUEUED, lang, request_id=request_id), turn)
 
     async def _new_turn(
         self, connection: AsyncConnection, conversation_id: int, channel: str, request_id: str | None = None
@@ -356,14 +446,16 @@ class Pipeline:
         )
 
     async def _store_turn(self, connection: AsyncConnection, turn: TurnRequest, received_at: datetime) -> None:
-        await queries.add_request(
-            connection,
-            turn.request_id,
-            turn.conversation_id,
-            turn.to_json(),
-            turn.reply_stream,
-            received_at,
-            datetime.fromtimestamp(turn.deadline, UTC),
+        await queries.add_requests(connection, [self._new_request(turn, received_at)])
+
+    def _new_request(self, turn: TurnRequest, received_at: datetime) -> queries.NewRequest:
+        return queries.NewRequest(
+            id=turn.request_id,
+            conversation_id=turn.conversation_id,
+            payload=turn.to_json(),
+            reply_stream=turn.reply_stream,
+            received_at=received_at,
+            deadline=datetime.fromtimestamp(turn.deadline, UTC),
             model=turn.model,
             prompt_version=self.prompt_version,
         )

@@ -11,7 +11,6 @@ still send each answer once. The parent only supervises: a process that dies is 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import signal
@@ -27,11 +26,12 @@ RESTART_DELAY_SECONDS = 1.0
 def _serve(index: int, count: int) -> None:
     from bot.app import run_bot
     from soro.logs import setup_logging
+    from soro.loop import run
     from soro.settings import Settings
 
     settings = Settings()
     setup_logging(settings.log_level)
-    asyncio.run(run_bot(settings, process_index=index, processes=count))
+    run(run_bot(settings, process_index=index, processes=count))
 
 
 def run_processes(count: int) -> int:

@@ -6,12 +6,12 @@ bot and worker images never need the training stack.
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import typer
 
 from soro.logs import setup_logging
+from soro.loop import run
 from soro.settings import Settings
 from training.data.cli import app as data_app
 from training.eval.cli import app as eval_app
@@ -47,7 +47,7 @@ def bot(
     if processes == 1:
         from bot.app import run_bot
 
-        asyncio.run(run_bot(settings))
+        run(run_bot(settings))
         return
     if settings.telegram_token.get_secret_value() and not settings.webhook_url:
         raise typer.BadParameter("Telegram polling takes one process: set SORO_WEBHOOK_URL", param_hint="--processes")
@@ -61,7 +61,7 @@ def worker() -> None:
     """Run an inference worker: queued turns → the OpenAI-compatible server → reply events."""
     from inference.worker import run_worker
 
-    asyncio.run(run_worker(_settings()))
+    run(run_worker(_settings()))
 
 
 @app.command()
@@ -69,7 +69,7 @@ def chat(user: str = typer.Option("console", help="Who you are in this conversat
     """Talk to a deployment from a shell, through the same queue, workers and delivery path."""
     from bot.channels.console import run_chat
 
-    raise typer.Exit(asyncio.run(run_chat(_settings(console=True), user=user)))
+    raise typer.Exit(run(run_chat(_settings(console=True), user=user)))
 
 
 @app.command()
@@ -77,7 +77,7 @@ def demo() -> None:
     """The whole path offline: SQLite, a local Redis, vLLM (CPU) with a small demo model, and a console chat."""
     from soro.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(_settings(console=True))))
+    raise typer.Exit(run(run_demo(_settings(console=True))))
 
 
 @db_app.command("upgrade")
@@ -107,4 +107,4 @@ def stats_models(days: float = typer.Option(7.0, help="Look at answers of the la
             await engine.dispose()
         return models_table(traffic.models)
 
-    typer.echo(asyncio.run(read()))
+    typer.echo(run(read()))

@@ -7,6 +7,7 @@ the ORM in ``bot.pipeline``: they are rare.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -33,6 +34,12 @@ class ActiveConversation(NamedTuple):
     in_flight_request_id: str | None
 
 
+class UserRow(NamedTuple):
+    id: int
+    language: str
+    writes_latin: bool | None
+
+
 class TargetRow(NamedTuple):
     channel: str
     address: str
@@ -56,19 +63,9 @@ def _insert(connection: AsyncConnection, table: Table) -> Any:
     return (postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
-# The statements of every message are built once, with bound parameters: building one costs more CPU than
-# running it (clause construction and its cache key), many times a second.
-_SELECT_USER = select(users.c.id, users.c.language).where(
-    users.c.channel == bindparam("channel"), users.c.address == bindparam("address")
-)
-_ACTIVE_CONVERSATION = (
-    select(conversations.c.id, conversations.c.in_flight_request_id)
-    .where(conversations.c.user_id == bindparam("user_id"), conversations.c.active.is_(True))
-    .order_by(conversations.c.id.desc())
-    .limit(1)
-    .with_for_update()
-)
-_NEW_CONVERSATION = conversations.insert().returning(conversations.c.id)
+# The statements of the message path are built once, with bound parameters: building one costs more CPU than
+# running it (clause construction and its cache key), many times a second. A batch of messages that arrived
+# together takes one statement per table, whatever its size.
 _ADD_MESSAGE = messages.insert()
 _ADD_REQUEST = requests.insert()
 _SET_IN_FLIGHT = (
@@ -77,6 +74,17 @@ _SET_IN_FLIGHT = (
     .values(in_flight_request_id=bindparam("request_id"))
 )
 _SET_WRITES_LATIN = update(users).where(users.c.id == bindparam("user_id")).values(writes_latin=bindparam("latin"))
+_USERS_AT = select(users.c.id, users.c.channel, users.c.address, users.c.language, users.c.writes_latin).where(
+    users.c.address.in_(bindparam("addresses", expanding=True))
+)
+_ACTIVE_CONVERSATIONS = (
+    select(conversations.c.user_id, conversations.c.id, conversations.c.in_flight_request_id)
+    .where(conversations.c.user_id.in_(bindparam("user_ids", expanding=True)), conversations.c.active.is_(True))
+    # Locked in one order, the order in which finishing turns lock them too: no two transactions wait in a ring.
+    .order_by(conversations.c.id)
+    .with_for_update()
+)
+_NEW_CONVERSATIONS = conversations.insert().returning(conversations.c.id, sort_by_parameter_order=True)
 _by_dialect: dict[tuple[str, str], Any] = {}
 
 
@@ -88,11 +96,13 @@ def _on_conflict_nothing(connection: AsyncConnection, name: str, table: Table, *
     return _by_dialect[key]
 
 
-async def claim_key(connection: AsyncConnection, channel: str, key: str, request_id: str) -> bool:
-    """Record an inbound key, with the turn it may start; False when it was seen before."""
-    statement = _on_conflict_nothing(connection, "key", inbound_keys, inbound_keys.c.key)
-    values = {"channel": channel, "key": key, "request_id": request_id, "seen_at": utcnow()}
-    return (await connection.execute(statement, values)).first() is not None
+async def claim_keys(connection: AsyncConnection, keys: Sequence[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    """Record inbound keys (channel, key, the turn it may start) in one statement: the (channel, key) pairs that
+    were new."""
+    statement = _on_conflict_nothing(connection, "keys", inbound_keys, inbound_keys.c.channel, inbound_keys.c.key)
+    now = utcnow()
+    values = [{"channel": channel, "key": key, "request_id": request, "seen_at": now} for channel, key, request in keys]
+    return {(row[0], row[1]) for row in await connection.execute(statement, values)}
 
 
 async def stranded_payload(connection: AsyncConnection, channel: str, key: str) -> str | None:
@@ -114,52 +124,70 @@ async def language_of(connection: AsyncConnection, channel: str, address: str) -
     return cast(str | None, await connection.scalar(statement)) or "tg"
 
 
-async def user(connection: AsyncConnection, channel: str, address: str) -> tuple[int, str]:
-    """(id, language) of the user, created when new."""
-    who = {"channel": channel, "address": address}
-    row = (await connection.execute(_SELECT_USER, who)).first()
-    if row is None:
-        created = _on_conflict_nothing(connection, "user", users, users.c.id, users.c.language)
-        values = {**who, "language": "tg", "opted_out": False, "created_at": utcnow()}
-        # No row back: created meanwhile by another process's update of the same user.
-        row = (await connection.execute(created, values)).first() or (await connection.execute(_SELECT_USER, who)).one()
-    return int(row[0]), str(row[1])
+async def users_of(
+    connection: AsyncConnection, wanted: Mapping[tuple[str, str], bool | None]
+) -> dict[tuple[str, str], UserRow]:
+    """The users at these (channel, address) pairs, those not yet known created with how they write (the
+    value of each pair): two statements for a batch of new users, one for known ones."""
+
+    async def known() -> dict[tuple[str, str], UserRow]:
+        addresses = sorted({address for _, address in wanted})
+        rows = await connection.execute(_USERS_AT, {"addresses": addresses})
+        return {(row[1], row[2]): UserRow(row[0], row[3], row[4]) for row in rows if (row[1], row[2]) in wanted}
+
+    found = await known()
+    missing = sorted(pair for pair in wanted if pair not in found)  # one order: concurrent batches never deadlock
+    if missing:
+        created = _on_conflict_nothing(connection, "users", users, users.c.id, users.c.channel, users.c.address)
+        now = utcnow()
+        values = [
+            {
+                "channel": channel,
+                "address": address,
+                "language": "tg",
+                "writes_latin": wanted[channel, address],
+                "opted_out": False,
+                "created_at": now,
+            }
+            for channel, address in missing
+        ]
+        rows = (await connection.execute(created, values)).all()
+        found.update({(row[1], row[2]): UserRow(row[0], "tg", wanted[row[1], row[2]]) for row in rows})
+        if len(rows) < len(missing):  # created meanwhile by another process's update of the same user
+            found = await known()
+    return found
 
 
-async def active_conversation(connection: AsyncConnection, user_id: int) -> ActiveConversation | None:
-    """The user's active conversation, locked until the transaction ends (PostgreSQL)."""
-    row = (await connection.execute(_ACTIVE_CONVERSATION, {"user_id": user_id})).first()
-    return ActiveConversation(row[0], row[1]) if row is not None else None
+async def active_conversations(connection: AsyncConnection, user_ids: Collection[int]) -> dict[int, ActiveConversation]:
+    """Each user's active conversation, locked until the transaction ends (PostgreSQL)."""
+    rows = await connection.execute(_ACTIVE_CONVERSATIONS, {"user_ids": sorted(user_ids)})
+    return {row[0]: ActiveConversation(row[1], row[2]) for row in rows}  # ascending ids: the newest one wins
 
 
-async def new_conversation(connection: AsyncConnection, user_id: int, in_flight_request_id: str | None) -> int:
-    values = {"user_id": user_id, "active": True, "in_flight_request_id": in_flight_request_id, "started_at": utcnow()}
-    return int((await connection.execute(_NEW_CONVERSATION, values)).scalar_one())
+async def new_conversations(connection: AsyncConnection, started: Sequence[tuple[int, str]]) -> list[int]:
+    """Start a conversation for each (user id, its first turn), in one statement: their ids, in that order."""
+    now = utcnow()
+    values = [
+        {"user_id": user_id, "active": True, "in_flight_request_id": request_id, "started_at": now}
+        for user_id, request_id in started
+    ]
+    return [int(row[0]) for row in await connection.execute(_NEW_CONVERSATIONS, values)]
 
 
-async def add_user_message(
-    connection: AsyncConnection,
-    conversation_id: int,
-    text: str,
-    typed_text: str | None,
-    created_at: datetime,
-    request_id: str | None,
-) -> None:
-    """``text`` as the model reads it; ``typed_text`` as the user typed it, when that differs."""
-    values = {
-        "conversation_id": conversation_id,
-        "role": Role.USER,
-        "text": text,
-        "typed_text": typed_text,
-        "created_at": created_at,
-        "request_id": request_id,
-    }
-    await connection.execute(_ADD_MESSAGE, values)
+async def set_writes_latin(connection: AsyncConnection, changed: Sequence[tuple[int, bool | None]]) -> None:
+    await connection.execute(_SET_WRITES_LATIN, [{"user_id": user_id, "latin": latin} for user_id, latin in changed])
 
 
-async def set_writes_latin(connection: AsyncConnection, user_id: int, writes_latin: bool | None) -> None:
-    """How the user's latest message was written (Tajik in Latin letters, in Cyrillic, or not Tajik: None)."""
-    await connection.execute(_SET_WRITES_LATIN, {"user_id": user_id, "latin": writes_latin})
+class NewUserMessage(NamedTuple):
+    conversation_id: int
+    text: str  # as the model reads it
+    typed_text: str | None  # as the user typed it, when that differs
+    created_at: datetime
+    request_id: str | None  # the turn it belongs to; None while it waits for the next one
+
+
+async def add_user_messages(connection: AsyncConnection, added: Sequence[NewUserMessage]) -> None:
+    await connection.execute(_ADD_MESSAGE, [{**message._asdict(), "role": Role.USER} for message in added])
 
 
 async def take_waiting(
@@ -196,32 +224,25 @@ async def history(connection: AsyncConnection, conversation_id: int) -> list[tup
     return [(row[0], row[1]) for row in reversed((await connection.execute(statement)).all())]
 
 
-async def add_request(
-    connection: AsyncConnection,
-    request_id: str,
-    conversation_id: int,
-    payload: str,
-    reply_stream: str,
-    received_at: datetime,
-    deadline: datetime,
-    model: str | None = None,
-    prompt_version: str | None = None,
-) -> None:
-    values = {
-        "model": model,
-        "prompt_version": prompt_version,
-        "id": request_id,
-        "conversation_id": conversation_id,
-        # Stored before it is enqueued: PENDING_ENQUEUE until the XADD is known to have happened, so a process
-        # killed in between leaves a turn that housekeeping enqueues within seconds, not one that waits for its
-        # deadline (marked QUEUED by ``set_states`` once it is in the stream).
-        "state": RequestState.PENDING_ENQUEUE,
-        "payload": payload,
-        "reply_stream": reply_stream,
-        "received_at": received_at,
-        "deadline": deadline,
-        "state_changed_at": utcnow(),
-    }
+class NewRequest(NamedTuple):
+    id: str
+    conversation_id: int
+    payload: str  # the turn as enqueued
+    reply_stream: str
+    received_at: datetime
+    deadline: datetime
+    model: str | None
+    prompt_version: str | None
+
+
+async def add_requests(connection: AsyncConnection, added: Sequence[NewRequest]) -> None:
+    # Stored before they are enqueued: PENDING_ENQUEUE until the XADD is known to have happened, so a process
+    # killed in between leaves turns that housekeeping enqueues within seconds, not ones that wait for their
+    # deadline (marked QUEUED by ``set_states`` once they are in the stream).
+    now = utcnow()
+    values = [
+        {**request._asdict(), "state": RequestState.PENDING_ENQUEUE, "state_changed_at": now} for request in added
+    ]
     await connection.execute(_ADD_REQUEST, values)
 
 

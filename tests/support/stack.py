@@ -184,7 +184,7 @@ async def running_stack(
     app = build_http_app(
         services.metrics.registry,
         {"database": services.check_database, "redis": services.check_redis},
-        [telegram_webhook(dispatcher, bot, settings.webhook_secret.get_secret_value())],
+        [telegram_webhook(dispatcher, bot, settings.webhook_secret.get_secret_value(), services.pipeline)],
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiogram import BaseMiddleware, F, Router
+from aiogram import BaseMiddleware, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import (
     CallbackQuery,
@@ -66,6 +66,50 @@ class AccessMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
+async def take_turn(
+    pipeline: Pipeline,
+    chat_id: int,
+    message_text: str | None,
+    update_key: str,
+    answer: Callable[[str], Awaitable[object]],
+) -> None:
+    """The chat's message (None: one without text) into its conversation; the notice when it is refused."""
+    accepted = await pipeline.accept(
+        Inbound(channel=CHANNEL, address=str(chat_id), text=message_text, dedup_key=update_key)
+    )
+    if accepted.outcome is Outcome.REJECTED and accepted.notice:
+        await answer(accepted.notice)
+
+
+# What a plain text message may hold. Anything else (a reply, which may comment a 👎; a forum topic; a business
+# chat; a forward) goes through the dispatcher.
+_PLAIN_MESSAGE_KEYS = frozenset({"message_id", "from", "chat", "date", "text", "entities", "link_preview_options"})
+
+
+def plain_text(update: Any) -> tuple[int, str] | None:
+    """(chat id, text) of an update that only the turn handler takes, and takes as it is: a text message, no
+    command, no reply. Nearly every update is one; aiogram's model of it and its way through the dispatcher
+    cost more CPU than storing and queueing it, so the webhook hands these to ``take_turn`` directly."""
+    if not isinstance(update, dict) or len(update) != 2 or type(update.get("update_id")) is not int:
+        return None
+    message = update.get("message")
+    if not isinstance(message, dict) or not _PLAIN_MESSAGE_KEYS.issuperset(message):
+        return None
+    chat, message_text = message.get("chat"), message.get("text")
+    if (
+        not isinstance(chat, dict)
+        or type(chat.get("id")) is not int
+        or not isinstance(chat.get("type"), str)
+        or type(message.get("message_id")) is not int
+        or type(message.get("date")) is not int
+        or not isinstance(message_text, str)
+        or not message_text
+        or message_text.startswith("/")
+    ):
+        return None
+    return chat["id"], message_text
+
+
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
@@ -85,9 +129,24 @@ async def is_language_choice(query: CallbackQuery) -> bool:
     return bool(query.data and query.data.startswith("lang:"))
 
 
+async def is_vote(query: CallbackQuery) -> bool:
+    return bool(query.data and query.data.startswith(f"{FEEDBACK_PREFIX}:"))
+
+
+async def is_script_choice(query: CallbackQuery) -> bool:
+    return bool(query.data and query.data.startswith("script:"))
+
+
 def build_router() -> Router:
+    """Commands in a router of their own behind one cheap filter: a plain text message (nearly every update)
+    passes that one check, not one per command, on its way to the turn handler."""
     router = Router(name="telegram")
-    router.message.outer_middleware(AccessMiddleware())
+    router.message.outer_middleware(AccessMiddleware())  # around the routers below as well
+    commands = Router(name="commands")
+    commands.message.filter(is_command)
+    router.include_router(commands)
+    conversation = Router(name="conversation")
+    router.include_router(conversation)
 
     async def first_time(pipeline: Pipeline, update_key: str) -> bool:
         return await pipeline.first_time(CHANNEL, update_key)
@@ -100,7 +159,7 @@ def build_router() -> Router:
             return None
         return language
 
-    @router.message(CommandStart())
+    @commands.message(CommandStart())
     async def start(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if not await first_time(pipeline, update_key):
             return
@@ -108,30 +167,30 @@ def build_router() -> Router:
         await message.answer(text(T.GREETING, language))
         await message.answer(text(T.CHOOSE_LANGUAGE, language), reply_markup=language_keyboard())
 
-    @router.message(Command("help"))
+    @commands.message(Command("help"))
     async def help_(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if await first_time(pipeline, update_key):
             await message.answer(text(T.HELP, await pipeline.language(CHANNEL, str(message.chat.id))))
 
-    @router.message(Command("new"))
+    @commands.message(Command("new"))
     async def new(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if await first_time(pipeline, update_key):
             language = await pipeline.new_conversation(CHANNEL, str(message.chat.id))
             await message.answer(text(T.NEW_CONVERSATION, language))
 
-    @router.message(Command("language"))
+    @commands.message(Command("language"))
     async def language(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if await first_time(pipeline, update_key):
             current = await pipeline.language(CHANNEL, str(message.chat.id))
             await message.answer(text(T.CHOOSE_LANGUAGE, current), reply_markup=language_keyboard())
 
-    @router.message(Command("forget"))
+    @commands.message(Command("forget"))
     async def forget(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if await first_time(pipeline, update_key):
             language = await pipeline.forget(CHANNEL, str(message.chat.id))
             await message.answer(text(T.FORGOTTEN, language))
 
-    @router.message(Command("stats"))
+    @commands.message(Command("stats"))
     async def stats(
         message: Message, pipeline: Pipeline, queue: RequestQueue, settings: Settings, update_key: str
     ) -> None:
@@ -176,7 +235,7 @@ def build_router() -> Router:
         "disallow": ("allowed", False, T.DISALLOW_DONE),
     }
 
-    @router.message(Command(*access_commands))
+    @commands.message(Command(*access_commands))
     async def access(
         message: Message, command: CommandObject, pipeline: Pipeline, settings: Settings, update_key: str
     ) -> None:
@@ -194,12 +253,12 @@ def build_router() -> Router:
         await pipeline.access.set_rule(*target, rule, value, by=by)
         await message.answer(text(done, language, who=target[1]))
 
-    @router.message(is_command)
+    @commands.message()  # any other command
     async def unknown_command(message: Message, pipeline: Pipeline, update_key: str) -> None:
         if await first_time(pipeline, update_key):
             await message.answer(text(T.UNKNOWN_COMMAND, await pipeline.language(CHANNEL, str(message.chat.id))))
 
-    @router.callback_query(is_language_choice)
+    @conversation.callback_query(is_language_choice)
     async def choose_language(query: CallbackQuery, pipeline: Pipeline) -> None:
         code = (query.data or "").removeprefix("lang:")
         if code not in LANGUAGES or query.message is None:
@@ -209,7 +268,7 @@ def build_router() -> Router:
         await query.answer(text(T.LANGUAGE_SET, code))
         await query.bot.send_message(query.message.chat.id, text(T.HELP, code))  # type: ignore[union-attr]
 
-    @router.callback_query(F.data.startswith(f"{FEEDBACK_PREFIX}:"))
+    @conversation.callback_query(is_vote)
     async def vote(query: CallbackQuery, pipeline: Pipeline) -> None:
         choice, _, request_id = (query.data or "").removeprefix(f"{FEEDBACK_PREFIX}:").partition(":")
         if choice not in (Vote.UP, Vote.DOWN) or not request_id:
@@ -233,7 +292,7 @@ def build_router() -> Router:
             )
             await pipeline.feedback.asked_why(chat_id, asked.message_id, rated.feedback_id, voter)
 
-    @router.callback_query(F.data.startswith("script:"))
+    @conversation.callback_query(is_script_choice)
     async def choose_script(query: CallbackQuery, pipeline: Pipeline) -> None:
         code = (query.data or "").removeprefix("script:")
         if code not in SCRIPTS or query.message is None:
@@ -244,7 +303,7 @@ def build_router() -> Router:
         language = await pipeline.language(CHANNEL, chat_id)
         await query.answer(text(T.SCRIPT_LATIN if code == LATIN else T.SCRIPT_CYRILLIC, language))
 
-    @router.message()
+    @conversation.message()
     async def turn(message: Message, pipeline: Pipeline, update_key: str) -> None:
         reply = message.reply_to_message
         if (
@@ -261,10 +320,6 @@ def build_router() -> Router:
                 )
             return
         # A photo's caption is not taken as a question: the model would answer without seeing the photo.
-        accepted = await pipeline.accept(
-            Inbound(channel=CHANNEL, address=str(message.chat.id), text=message.text, dedup_key=update_key)
-        )
-        if accepted.outcome is Outcome.REJECTED and accepted.notice:
-            await message.answer(accepted.notice)
+        await take_turn(pipeline, message.chat.id, message.text, update_key, message.answer)
 
     return router

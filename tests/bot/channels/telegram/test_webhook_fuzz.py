@@ -86,7 +86,7 @@ class WebhookServer:
         app = build_http_app(
             self.services.metrics.registry,
             {"database": self.services.check_database, "redis": self.services.check_redis},
-            [telegram_webhook(dispatcher, bot, WEBHOOK_SECRET)],
+            [telegram_webhook(dispatcher, bot, WEBHOOK_SECRET, self.services.pipeline)],
         )
         app.on_cleanup.append(lambda _: bot.session.close())
         self.runner = web.AppRunner(app, access_log=None)

@@ -6,9 +6,19 @@ these figures come from has no ``netem``, so the project's shaping TCP proxy imi
 bandwidth (each direction of each connection) and loss (a lost TCP segment lands a retransmission later).
 Everything else is real: webhook, SQLite, Redis Streams, a worker, vLLM (CPU), the delivery loop and the
 Telegram sender with its preview policy. vLLM serves the tests' tiny random model, which writes 160 tokens in
-0.2 s and never stops by itself: a second proxy paces its stream (``--model-pace`` tokens a second), and the
-conversations get answers of ``ANSWER_TOKENS`` lengths in turn, so answers stream for seconds, as a
-production model's do.
+0.2 s and seldom stops by itself (each run prints what it wrote for each length asked): a second proxy paces
+its stream (``--model-pace`` tokens a second), and the conversations get answers of ``ANSWER_TOKENS`` lengths
+in turn (``--answer-tokens``), so answers stream for seconds, as a production model's do.
+
+The tiny model's tokens are about 2 UTF-8 bytes each, a real Gemma 3's on Tajik Cyrillic 6–8: the default
+lengths give answers of 15–650 bytes, shorter than a teacher-style assistant's 1–3 KB, and every call's fixed
+cost (request line, headers, JSON keys) weighs more on them. For answers of real length in bytes:
+
+    .venv/bin/python -m bench.links --links 2G --answer-tokens 160 320 640 960 1280 --model-pace 60
+
+(at 60 tokens a second the tiny model's text grows about as many characters a second as a real model's at
+20–30). Lengths past what the tiny model's 512 positions hold get a longer context: its random weights learned
+no positions (rotary embeddings), so that is only a number in its config and vLLM's ``--max-model-len``.
 
     .venv/bin/python -m bench.links                      # from the repository root; starts vLLM
     .venv/bin/python -m bench.links --links 2G --policy fixed --llm-base-url http://127.0.0.1:8000/v1
@@ -18,13 +28,17 @@ Per link it prints: the answers' mean UTF-8 bytes and Bot API calls per answer, 
 (HTTP and body encoding included; every call of the run, ``setWebhook`` too) and per call, preview updates per
 answer, the model's first token, the first visible
 text and the final answer (seconds from the webhook), and the share of answers whose first text was visible
-within the first token plus one round trip of the link. Times are in seconds.
+within the first token plus one round trip of the link. Times are in seconds. A second table splits the
+answers by their length in UTF-8 bytes, with the bytes of each answer's own calls as the Bot API stand-in
+received them (request line, headers and body).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import statistics
 import tempfile
 import time
@@ -63,6 +77,10 @@ QUESTIONS = [
 ]
 # Answer lengths in tokens, given to the conversations in turn: short, medium and long answers alike.
 ANSWER_TOKENS = (40, 100, 160, 240, 320)
+TINY_CONTEXT = 512  # the tiny model's positions, and vLLM's --max-model-len for it
+PROMPT_ROOM = 256  # tokens the system prompt and one question take, with room to spare
+# Where the second table splits answers, in UTF-8 bytes: the tiny model's usual ones, and real ones of 1–3 KB.
+LENGTH_BUCKETS = (1000, 2000)
 # vLLM streams one server-sent event of about this many bytes per token: the model's pace as a bandwidth.
 SSE_BYTES_PER_TOKEN = 218
 TEXT_METHODS = frozenset({"sendMessageDraft", "editMessageText", "sendMessage"})
@@ -101,6 +119,7 @@ class Answer:
 
     sent_bytes: int  # text of every preview and of the final message
     final_bytes: int
+    wire_bytes: int  # of every call for this answer, as the Bot API received them: request line, headers, body
     calls: int  # Bot API calls for this answer: previews, final parts, failed tries
     previews: int
     first_token: float
@@ -140,15 +159,23 @@ async def all_answered(stack: Stack, count: int) -> bool:
 
 class WatchedQueue(RequestQueue):
     """The queue as the worker sees it. It notes when each answer's first token came (wall clock), and gives
-    the conversations answers of ``ANSWER_TOKENS`` lengths in turn: the tiny model never stops by itself."""
+    the conversations answers of the given lengths in turn: the tiny model never stops by itself."""
 
-    def __init__(self, redis: Redis, names: StreamNames) -> None:
+    def __init__(self, redis: Redis, names: StreamNames, lengths: Sequence[int]) -> None:
         super().__init__(redis, names)
         self.first_token_at: dict[str, float] = {}
+        self.lengths = lengths
+        self.generated: dict[int, list[tuple[int, str]]] = {}  # tokens asked → (tokens written, why it stopped)
+        self.asked: dict[str, int] = {}
 
     async def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
         deliveries = await super().read(consumer, count, block_ms)
-        return [replace(d, request=replace(d.request, max_tokens=answer_tokens(d.request))) for d in deliveries]
+        self.asked.update((d.request.request_id, self.answer_tokens(d.request)) for d in deliveries)
+        return [replace(d, request=replace(d.request, max_tokens=self.answer_tokens(d.request))) for d in deliveries]
+
+    def answer_tokens(self, request: TurnRequest) -> int:
+        # Conversations are numbered in the order they were opened, the same on every link.
+        return self.lengths[(request.conversation_id - 1) % len(self.lengths)]
 
     async def publish(self, event: ReplyEvent, stream: str) -> None:
         if event.kind is ReplyKind.FINAL:
@@ -156,22 +183,19 @@ class WatchedQueue(RequestQueue):
             self.first_token_at[event.request_id] = (
                 event.created_at - event.generation_seconds + event.first_token_seconds
             )
+            asked = self.asked.get(event.request_id, 0)
+            self.generated.setdefault(asked, []).append((event.completion_tokens, event.finish_reason))
         await super().publish(event, stream)
 
 
-def answer_tokens(request: TurnRequest) -> int:
-    # Conversations are numbered in the order they were opened, the same on every link.
-    return ANSWER_TOKENS[(request.conversation_id - 1) % len(ANSWER_TOKENS)]
-
-
 @asynccontextmanager
-async def watched_worker(stack: Stack, model_pace: LinkShape) -> AsyncIterator[WatchedQueue]:
+async def watched_worker(stack: Stack, model_pace: LinkShape, lengths: Sequence[int]) -> AsyncIterator[WatchedQueue]:
     """A worker reading the model through a link that paces its stream (a production model's speed)."""
     model_url = urlsplit(stack.settings.llm_base_url)
     paced = TcpProxy(model_url.hostname or "127.0.0.1", model_url.port or 80, model_pace)
     await paced.start()
     settings = stack.settings.model_copy(update={"llm_base_url": f"{paced.url}/v1"})
-    queue = WatchedQueue(stack.services.redis, stack.services.queue.names)
+    queue = WatchedQueue(stack.services.redis, stack.services.queue.names, lengths)
     worker = Worker(settings, queue, llm_client(settings), WorkerMetrics())
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -199,6 +223,7 @@ def answer_of(calls: Sequence[Call], posted: tuple[float, float], first_token_wa
     return Answer(
         sent_bytes=sum(len(c.params["text"].encode()) for c in texts),
         final_bytes=len(final.params["text"].encode()),
+        wire_bytes=sum(c.wire_bytes for c in calls),
         calls=len(texts),
         previews=len(shown) - 1,
         first_token=first_token_wall - posted[1],
@@ -214,7 +239,7 @@ async def run_link(
         database_url,
         args.redis_url,
         *llm,
-        llm_max_tokens=max(ANSWER_TOKENS),
+        llm_max_tokens=max(args.answer_tokens),
         request_deadline_seconds=180.0,
         # The production cadence of partial texts and Telegram's per-chat rate, not the test stack's quick ones.
         partial_interval_seconds=SETTINGS_DEFAULTS["partial_interval_seconds"].default,
@@ -225,7 +250,9 @@ async def run_link(
     shape = link.shape(seed)
     async with (
         running_stack(settings, workers=0, preview_policy=POLICIES[args.policy], api_link=shape) as stack,
-        watched_worker(stack, LinkShape(bytes_per_second=args.model_pace * SSE_BYTES_PER_TOKEN)) as queue,
+        watched_worker(
+            stack, LinkShape(bytes_per_second=args.model_pace * SSE_BYTES_PER_TOKEN), args.answer_tokens
+        ) as queue,
     ):
         posted = await converse(stack, args.conversations, args.spacing)
         await eventually(lambda: all_answered(stack, args.conversations), timeout=600, interval=0.5)
@@ -236,7 +263,16 @@ async def run_link(
             for chat, at in posted.items()
         ]
         assert stack.api_link is not None
+        print_generated(queue.generated)
         return LinkResult(link, answers, stack.api_link.bytes_up)
+
+
+def print_generated(generated: dict[int, list[tuple[int, str]]]) -> None:
+    """What the model wrote for each length asked: a random model may still stop by itself."""
+    for asked, written in sorted(generated.items()):
+        reasons = sorted({reason for _, reason in written})
+        mean = statistics.mean(tokens for tokens, _ in written)
+        print(f"{asked} tokens asked: {len(written)} answers, {mean:.0f} tokens written on average, stopped: {reasons}")
 
 
 def p(values: Sequence[float], q: float) -> float:
@@ -273,6 +309,39 @@ def print_table(results: Sequence[LinkResult], policy: str) -> None:
         )
 
 
+def bucket_name(final_bytes: int) -> str:
+    lower = max((edge for edge in LENGTH_BUCKETS if edge <= final_bytes), default=0)
+    upper = min((edge for edge in LENGTH_BUCKETS if edge > final_bytes), default=None)
+    if upper is None:
+        return f"≥ {lower:,}"
+    return f"< {upper:,}" if lower == 0 else f"{lower:,}–{upper:,}"
+
+
+def print_lengths_table(results: Sequence[LinkResult]) -> None:
+    """The bytes ratio by answer length: a call's fixed cost weighs on short answers, not on long ones."""
+    print(
+        "\n| link | answer bytes | answers | answer bytes mean | calls / answer | wire ÷ answer bytes "
+        "| wire bytes / call | previews / answer | visible − first token p50 | visible ≤ first token + RTT |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for result in results:
+        groups: dict[str, list[Answer]] = {}
+        for answer in sorted(result.answers, key=lambda a: a.final_bytes):
+            groups.setdefault(bucket_name(answer.final_bytes), []).append(answer)
+        rows = [*groups.items(), ("all", result.answers)] if len(groups) > 1 else list(groups.items())
+        for name, answers in rows:
+            final_bytes = sum(a.final_bytes for a in answers)
+            wire = sum(a.wire_bytes for a in answers)
+            calls = sum(a.calls for a in answers)
+            met = sum(result.met_goal(a) for a in answers) / len(answers)
+            print(
+                f"| {result.link.name} | {name} | {len(answers)} | {final_bytes / len(answers):.0f} "
+                f"| {calls / len(answers):.1f} | {wire / final_bytes:.2f} | {wire / calls:.0f} "
+                f"| {statistics.mean(a.previews for a in answers):.1f} "
+                f"| {p([a.first_visible - a.first_token for a in answers], 50):.2f} | {met:.0%} |"
+            )
+
+
 @asynccontextmanager
 async def model_server(args: argparse.Namespace) -> AsyncIterator[tuple[str, str]]:
     """(OpenAI base URL, model name): the one given, or vLLM serving the tests' tiny model for the run."""
@@ -280,10 +349,25 @@ async def model_server(args: argparse.Namespace) -> AsyncIterator[tuple[str, str
         yield args.llm_base_url, args.model
         return
     settings = Settings().model_copy(update={"worker_concurrency": args.concurrency})
+    context = context_tokens(args.answer_tokens)
     with tempfile.TemporaryDirectory() as folder:
         model_dir = await asyncio.to_thread(build_tiny_model_dir, settings.vllm_venv, Path(folder) / "tiny")
-        async with VllmServer(VllmOptions.for_settings(settings, model_dir, "soro-tiny")) as server:
+        set_positions(model_dir, context)
+        options = replace(VllmOptions.for_settings(settings, model_dir, "soro-tiny"), max_model_len=context)
+        async with VllmServer(options) as server:
             yield server.base_url, server.model
+
+
+def context_tokens(lengths: Sequence[int]) -> int:
+    """The tiny model's own context, or one that fits the longest answer after its prompt (in 256s)."""
+    return max(TINY_CONTEXT, math.ceil((max(lengths) + PROMPT_ROOM) / 256) * 256)
+
+
+def set_positions(model_dir: Path, positions: int) -> None:
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    config["max_position_embeddings"] = max(config["max_position_embeddings"], positions)
+    config_path.write_text(json.dumps(config, indent=2))
 
 
 async def main(args: argparse.Namespace) -> list[LinkResult]:
@@ -297,6 +381,7 @@ async def main(args: argparse.Namespace) -> list[LinkResult]:
                 results.append(await run_link(LINKS[name], args, database_url, llm, seed))
                 print(f"{name}: {time.monotonic() - started:.0f} s", flush=True)
     print_table(results, args.policy)
+    print_lengths_table(results)
     return results
 
 
@@ -308,6 +393,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--spacing", type=float, default=0.4, help="seconds between two conversations' questions")
     parser.add_argument(
         "--model-pace", type=float, default=30.0, help="tokens a second of each answer (the tiny model is far faster)"
+    )
+    parser.add_argument(
+        "--answer-tokens",
+        type=int,
+        nargs="+",
+        default=list(ANSWER_TOKENS),
+        help="answer lengths in tokens, given to the conversations in turn (the tiny model's are ~2 bytes each)",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="the worker's, and vLLM's --max-num-seqs")
     parser.add_argument("--redis-url", default=Settings().redis_url)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.channels.telegram.previews import PreviewPolicy
-from bot.store.models import RequestState, Role
+from bot.channels.telegram.sender import feedback_data
+from bot.store.models import RequestState, Role, Vote
 from inference.queue import ReplyEvent, ReplyKind
 from tests.support.proxy import LinkShape, TcpProxy
 from tests.support.stack import Stack, eventually, running_stack, stack_settings
@@ -241,8 +242,8 @@ async def test_a_candidate_model_on_its_own_server_answers_with_buttons_and_reco
         final = stack.api.sent("sendMessage", PRIVATE)[0].params
         [request] = await stack.request_rows(PRIVATE)
         assert [b["callback_data"] for b in final["reply_markup"]["inline_keyboard"][0]] == [
-            f"fb:up:{request.id}",
-            f"fb:down:{request.id}",
+            feedback_data(request.id, Vote.UP),
+            feedback_data(request.id, Vote.DOWN),
         ]
         await eventually(lambda: _answered(stack))
         [_, stored] = await stack.messages(PRIVATE)

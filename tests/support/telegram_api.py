@@ -37,6 +37,12 @@ class Call:
     failed: int | None = None  # HTTP status of an injected failure
     content_type: str = ""
     body_bytes: int = 0
+    head_bytes: int = 0  # request line and headers, as they came over the wire
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def wire_bytes(self) -> int:
+        return self.head_bytes + self.body_bytes
 
 
 @dataclass
@@ -226,7 +232,14 @@ class BotApiStandIn:
         params = await _params(request)
         if self.latency:
             await asyncio.sleep(self.latency)
-        call = Call(method, params, content_type=request.content_type, body_bytes=request.content_length or 0)
+        call = Call(
+            method,
+            params,
+            content_type=request.content_type,
+            body_bytes=request.content_length or 0,
+            head_bytes=_head_bytes(request),
+            headers=dict(request.headers),
+        )
         now = time.monotonic()
         for failure in self.failures:
             if failure.applies(method, now):
@@ -290,6 +303,12 @@ class BotApiStandIn:
                 "text": params.get("text", ""),
             }
         return True
+
+
+def _head_bytes(request: web.Request) -> int:
+    """The request's line and headers in bytes: what a call costs beyond its body."""
+    line = f"{request.method} {request.raw_path} HTTP/{request.version.major}.{request.version.minor}\r\n"
+    return len(line.encode()) + sum(len(name) + len(value) + 4 for name, value in request.raw_headers) + 2
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

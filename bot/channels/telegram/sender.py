@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextvars
 import logging
 import time
@@ -10,6 +12,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
+from uuid import UUID
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -31,6 +34,7 @@ from bot.channels.telegram.previews import AnswerStats, LinkEstimate, Preview, P
 from bot.channels.telegram.split import TELEGRAM_LIMIT, split_message
 from bot.pacing import OutboundLimiter
 from bot.pipeline import Target
+from bot.store.models import Vote
 from soro.metrics import BotMetrics
 
 log = logging.getLogger(__name__)
@@ -81,15 +85,57 @@ class ApiMiddleware(BaseRequestMiddleware):
         return response
 
 
-FEEDBACK_PREFIX = "fb"  # callback data: fb:up:<request id> (42 bytes of Telegram's 64)
+FEEDBACK_PREFIX = "fb"
+# Callback data rides on every final answer's call, twice. A request id that is a UUID goes as its 16 bytes in
+# base64url after one letter for the vote: fb:u<22 characters>, 26 bytes where fb:up:<uuid> took 42.
+_VOTE_LETTERS = {Vote.UP: "u", Vote.DOWN: "d"}
+_LETTER_VOTES = {letter: vote for vote, letter in _VOTE_LETTERS.items()}
+_UUID_CHARS = 22
+
+
+def feedback_data(request_id: str, vote: Vote) -> str:
+    """A feedback button's callback data: short for a UUID, the long form for any other id."""
+    packed = _packed_uuid(request_id)
+    if packed is None:
+        return f"{FEEDBACK_PREFIX}:{vote.value}:{request_id}"
+    return f"{FEEDBACK_PREFIX}:{_VOTE_LETTERS[vote]}{packed}"
+
+
+def _packed_uuid(request_id: str) -> str | None:
+    try:
+        uuid = UUID(request_id)
+    except ValueError:
+        return None
+    if str(uuid) != request_id:  # decoding gives the canonical form back: the vote must find this very id
+        return None
+    return base64.urlsafe_b64encode(uuid.bytes).decode().rstrip("=")
+
+
+def feedback_vote(data: str) -> tuple[str, str]:
+    """(vote, request id) of a feedback button's callback data, short or long form; ("", "") if it is neither.
+
+    The long form, fb:up:<request id>, stays readable for the buttons already sent with it."""
+    body = data.removeprefix(f"{FEEDBACK_PREFIX}:")
+    if body == data:
+        return "", ""
+    choice, long_form, request_id = body.partition(":")
+    if long_form:
+        return choice, request_id
+    vote, packed = _LETTER_VOTES.get(body[:1]), body[1:]
+    if vote is None or len(packed) != _UUID_CHARS:
+        return "", ""
+    try:
+        return vote.value, str(UUID(bytes=base64.urlsafe_b64decode(packed + "==")))
+    except (binascii.Error, ValueError):
+        return "", ""
 
 
 def feedback_keyboard(request_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                InlineKeyboardButton(text="👍", callback_data=f"{FEEDBACK_PREFIX}:up:{request_id}"),
-                InlineKeyboardButton(text="👎", callback_data=f"{FEEDBACK_PREFIX}:down:{request_id}"),
+                InlineKeyboardButton(text="👍", callback_data=feedback_data(request_id, Vote.UP)),
+                InlineKeyboardButton(text="👎", callback_data=feedback_data(request_id, Vote.DOWN)),
             ]
         ]
     )

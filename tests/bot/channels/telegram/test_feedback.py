@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.channels.telegram.sender import feedback_data
 from bot.store.models import Feedback, Request, RequestState, Vote
 from inference.queue import ReplyEvent, ReplyKind
 from tests.support.stack import Stack, eventually, running_stack, stack_settings
@@ -51,7 +52,7 @@ def buttons(params: dict[str, Any]) -> list[tuple[str, str]]:
 async def test_the_final_answer_carries_buttons_and_a_tap_is_stored_once_then_changed(stack: Stack) -> None:
     final = await answer(stack, PRIVATE, "Душанбе.", 1)
     [request] = await stack.request_rows(PRIVATE)
-    assert buttons(final) == [("👍", f"fb:up:{request.id}"), ("👎", f"fb:down:{request.id}")]
+    assert buttons(final) == [("👍", feedback_data(request.id, Vote.UP)), ("👎", feedback_data(request.id, Vote.DOWN))]
     assert not stack.api.sent("editMessageReplyMarkup")  # the buttons cost no call of their own
 
     message_id = final["_message_id"]

@@ -39,6 +39,16 @@ async def test_a_text_goes_as_utf8_json_of_about_its_own_size(api: BotApiStandIn
     assert call.body_bytes < utf8 + 200
 
 
+async def test_a_call_carries_only_the_headers_the_bot_api_reads(api: BotApiStandIn, bot: Bot) -> None:
+    await bot.send_message(1001, TEXT)
+    await bot.send_message(1001, TEXT)  # the session's second request: nothing added once it is open
+
+    for call in api.sent("sendMessage"):
+        # Every header is paid for on the uplink of every call; responses still come back compressed.
+        assert sorted(call.headers) == ["Accept-Encoding", "Content-Length", "Content-Type", "Host"]
+        assert call.headers["Accept-Encoding"] == "gzip"
+
+
 async def test_a_file_still_goes_as_multipart(api: BotApiStandIn, bot: Bot) -> None:
     assert await bot.set_chat_photo(-1001, BufferedInputFile(b"\x89PNG", filename="soro.png"))
 

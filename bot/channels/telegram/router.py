@@ -19,7 +19,7 @@ from aiogram.types import (
 )
 
 from bot.access import Rule, parse_address
-from bot.channels.telegram.sender import FEEDBACK_PREFIX
+from bot.channels.telegram.sender import FEEDBACK_PREFIX, feedback_vote
 from bot.feedback import Change
 from bot.pipeline import Inbound, Outcome, Pipeline
 from bot.reading import LATIN, SCRIPTS
@@ -270,7 +270,7 @@ def build_router() -> Router:
 
     @conversation.callback_query(is_vote)
     async def vote(query: CallbackQuery, pipeline: Pipeline) -> None:
-        choice, _, request_id = (query.data or "").removeprefix(f"{FEEDBACK_PREFIX}:").partition(":")
+        choice, request_id = feedback_vote(query.data or "")
         if choice not in (Vote.UP, Vote.DOWN) or not request_id:
             await query.answer()
             return

@@ -56,7 +56,8 @@ async def test_the_final_answer_carries_buttons_and_a_tap_is_stored_once_then_ch
     assert not stack.api.sent("editMessageReplyMarkup")  # the buttons cost no call of their own
 
     message_id = final["_message_id"]
-    await stack.post_update(callback_update(2, PRIVATE, message_id, f"fb:up:{request.id}"))
+    up = dict(buttons(final))["👍"]  # the button as sent; buttons sent before it had the long form
+    await stack.post_update(callback_update(2, PRIVATE, message_id, up))
     await stack.post_update(callback_update(3, PRIVATE, message_id, f"fb:up:{request.id}"))
     await stack.api.wait_for(lambda: len(stack.api.sent("answerCallbackQuery")) >= 2)
     assert [c.params["text"] for c in stack.api.sent("answerCallbackQuery")] == ["Ташаккур барои баҳо!"] * 2

@@ -41,6 +41,9 @@ from tajik import normalize
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
+# How long a turn in the stream may still read PENDING_ENQUEUE: far below housekeeping's 5 s, long enough for
+# the marks of many batches to share one transaction.
+QUEUED_MARK_LINGER_SECONDS = 0.05
 Out = TypeVar("Out")
 
 
@@ -160,6 +163,9 @@ class Pipeline:
         self.finishes: GroupCommit[tuple[ReplyEvent, str, str | None], None] = GroupCommit(
             self._finish_batch, linger, most, at_once
         )
+        self.marks: GroupCommit[list[str], None] = GroupCommit(self._mark_batch, QUEUED_MARK_LINGER_SECONDS, most)
+        self._marking: set[asyncio.Task[None]] = set()
+        self._unmarked: set[str] = set()  # turns in the stream still PENDING_ENQUEUE: not to enqueue again
 
     def options(self, channel: str) -> TurnOptions:
         return self.turn_options.get(channel, TurnOptions(max_tokens=self.settings.llm_max_tokens))
@@ -355,11 +361,11 @@ class Pipeline:
         """A retried update: nothing new is stored, but a turn it stored and could not enqueue is enqueued now."""
         assert inbound.dedup_key is not None
         language = await queries.language_of(connection, inbound.channel, inbound.address)
-        stranded = await queries.stranded_payload(connection, inbound.channel, inbound.dedup_key)
-        return _Done(
-            Accepted(Outcome.DUPLICATE, language),
-            stranded=TurnRequest.from_json(stranded) if stranded is not None else None,
-        )
+        payload = await queries.stranded_payload(connection, inbound.channel, inbound.dedup_key)
+        stranded = TurnRequest.from_json(payload) if payload is not None else None
+        if stranded is not None and stranded.request_id in self._unmarked:  # in the stream, its mark on its way
+            stranded = None
+        return _Done(Accepted(Outcome.DUPLICATE, language), stranded=stranded)
 
     @staticmethod
     def _rejection(arrival: _Arrival, verdict: Verdict | None, language: str) -> _Done | None:
@@ -478,14 +484,39 @@ class Pipeline:
             for i, _ in done:
                 outcomes[i] = exc
             return
-        with contextlib.suppress(Exception):  # left PENDING_ENQUEUE, a turn is only enqueued once more
-            await self._set_states([t.request_id for t in turns], RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
+        self._mark_queued([t.request_id for t in turns])
 
     async def _enqueue_many(self, turns: list[TurnRequest]) -> None:
         """Put turns stored as PENDING_ENQUEUE into the stream and mark them QUEUED (as ``_enqueue_batch``)."""
         await self.queue.enqueue_many(turns)
-        with contextlib.suppress(Exception):
-            await self._set_states([t.request_id for t in turns], RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
+        self._mark_queued([t.request_id for t in turns])
+
+    def _mark_queued(self, request_ids: list[str]) -> None:
+        """Mark turns that are in the stream QUEUED, off the callers' path: the marks of the batches of a moment
+        share one statement and one transaction. A turn left PENDING_ENQUEUE (a crash first, a failed mark) is
+        only enqueued once more by housekeeping, and its answer still sent once: whoever claims it in SQL."""
+        self._unmarked.update(request_ids)
+        task = asyncio.create_task(self.marks.submit(request_ids))
+        self._marking.add(task)
+        task.add_done_callback(self._marked)
+
+    def _marked(self, task: asyncio.Task[None]) -> None:
+        self._marking.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("turns left PENDING_ENQUEUE for housekeeping: %r", task.exception())
+
+    async def _mark_batch(self, batches: Sequence[list[str]]) -> list[None]:
+        request_ids = [request_id for batch in batches for request_id in batch]
+        try:
+            await self._set_states(request_ids, RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
+        finally:
+            self._unmarked.difference_update(request_ids)
+        return [None] * len(batches)
+
+    async def settle(self) -> None:
+        """Let the QUEUED marks on their way land (a moment at most)."""
+        if self._marking:
+            await asyncio.wait(set(self._marking), timeout=QUEUED_MARK_LINGER_SECONDS + 5)
 
     async def _set_states(self, request_ids: list[str], old: RequestState, new: RequestState) -> list[str]:
         if not request_ids:

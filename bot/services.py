@@ -49,5 +49,6 @@ class Services:
         await self.redis.ping()
 
     async def close(self) -> None:
+        await self.pipeline.settle()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -31,6 +31,7 @@ async def test_a_text_message_is_stored_normalised_and_queued_with_the_system_pr
     assert turn.messages[0].role == "system" and "тоҷикӣ" in turn.messages[0].content
     assert turn.messages[-1].content == "Салом, ҳамаи шумо чӣ хел?"
     assert turn.deadline > turn.created_at
+    await services.pipeline.settle()
     async with services.sessions() as session:
         request = await session.get(Request, turn.request_id)
         assert request is not None and request.state is RequestState.QUEUED
@@ -143,6 +144,7 @@ async def test_redis_down_fails_the_update_so_it_is_retried_and_nothing_is_lost(
         assert retried.outcome in (Outcome.QUEUED, Outcome.DUPLICATE)
         [turn] = await queued(services)
         assert turn.messages[-1].content == "Салом"
+        await services.pipeline.settle()
         async with services.sessions() as session:
             request = await session.get(Request, turn.request_id)
             assert request is not None and request.state is RequestState.QUEUED

@@ -57,6 +57,7 @@ async def test_one_bad_message_fails_alone(services: Services) -> None:
     assert services.pipeline.accepts.batches == 1
     turns = await queued(services)
     assert sorted(t.messages[-1].content for t in turns) == ["Салом"] * 6
+    await services.pipeline.settle()
     assert set((await states(services)).values()) == {RequestState.QUEUED}
 
 
@@ -83,10 +84,12 @@ async def test_a_stream_that_refuses_the_batch_fails_its_callers_and_the_turns_a
     retried = await services.pipeline.accept(inbounds[0])  # Telegram retries one update: its turn goes now
     assert retried.outcome is Outcome.DUPLICATE
     assert len(await queued(services)) == 1
+    await services.pipeline.settle()  # housekeeping looks seconds later, once the retried turn is marked QUEUED
     assert await services.pipeline.enqueue_stranded(older_than_seconds=0) == 4  # the rest, by housekeeping
     assert await services.pipeline.enqueue_stranded(older_than_seconds=0) == 0
     turns = await queued(services)
     assert len({t.request_id for t in turns}) == len(turns) == 5
+    await services.pipeline.settle()
     assert set((await states(services)).values()) == {RequestState.QUEUED}
 
 
@@ -196,6 +199,7 @@ async def test_turns_of_a_process_that_died_between_commit_and_xadd_are_enqueued
     # Another process's housekeeping enqueues them at its next sweep, long before their deadline.
     assert await services.pipeline.enqueue_stranded(older_than_seconds=0) == 3
     assert sorted(turn.request_id for turn in await queued(services)) == sorted(await states(services))
+    await services.pipeline.settle()
     assert set((await states(services)).values()) == {RequestState.QUEUED}
     # The retried updates are duplicates now, and their turns are not enqueued a second time.
     again = await services.pipeline.accept(Inbound("telegram", "1200", "Салом", "d-0"))
@@ -246,6 +250,7 @@ async def test_a_batch_of_every_kind_of_message_is_stored_as_one_at_a_time_would
         ]
         assert [m.content for m in turns[results[2].request_id or ""].messages[1:]] == ["Салом"]
         assert in_flight.request_id in turns and len(turns) == 5  # 1201, 1202 twice, 1203, 1205
+        await pipeline.settle()
         assert sorted((await states(services)).values()) == [RequestState.ANSWERED] + [RequestState.QUEUED] * 4
     finally:
         await services.redis.delete(services.queue.names.requests)

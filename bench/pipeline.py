@@ -22,7 +22,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from openai import AsyncOpenAI
 from redis.asyncio import Redis
 
 from bot.channels.base import Sent
@@ -30,7 +29,7 @@ from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound, Outcome, Target
 from bot.services import Services
 from bot.store.migrate import upgrade
-from inference.llm import stream_chat
+from inference.llm import LlmClient, stream_chat
 from inference.queue import ChatMessage, RequestQueue, StreamNames
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
@@ -81,7 +80,7 @@ class RecordingSender:
 
 
 async def direct(
-    client: AsyncOpenAI, settings: Settings, messages: list[ChatMessage], concurrency: int, rounds: int
+    client: LlmClient, settings: Settings, messages: list[ChatMessage], concurrency: int, rounds: int
 ) -> Result:
     """Concurrent streamed calls straight to the server, read the same lean way the worker reads them."""
 

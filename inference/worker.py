@@ -19,12 +19,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import openai
-from openai import AsyncOpenAI
 from prometheus_client import start_http_server
 from redis.exceptions import ResponseError
 
-from inference.llm import stream_chat
+from inference.llm import UNAVAILABLE_KINDS, LlmClient, ModelRefused, ModelUnavailable, stream_chat
 from inference.queue import (
     WORKERS_GROUP,
     Delivery,
@@ -40,15 +38,6 @@ from soro.outage import REDIS, Backoff, outages
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Errors worth retrying: the server is down, restarting, overloaded or slow. Anything else (a 400 for a
-# prompt the model cannot take) fails the same way every time.
-RETRYABLE = (
-    openai.APIConnectionError,
-    openai.APITimeoutError,
-    openai.InternalServerError,
-    openai.RateLimitError,
-)
 
 # How long past a request's deadline a finished answer still waits for Redis to take it.
 SETTLE_GRACE_SECONDS = 30.0
@@ -74,10 +63,10 @@ class Worker:
         self,
         settings: Settings,
         queue: RequestQueue,
-        llm: AsyncOpenAI,
+        llm: LlmClient,
         metrics: WorkerMetrics,
         consumer: str | None = None,
-        clients: Mapping[str, AsyncOpenAI] | None = None,
+        clients: Mapping[str, LlmClient] | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -90,7 +79,7 @@ class Worker:
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.outages = outages(metrics.dependencies, "worker", (REDIS,))
         self.metrics.capacity.set(self.concurrency)
-        self.metrics.prime(llm_error_kinds=[error.__name__ for error in RETRYABLE])
+        self.metrics.prime(llm_error_kinds=UNAVAILABLE_KINDS)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish what is in flight (unfinished requests stay pending).
@@ -170,9 +159,9 @@ class Worker:
             except DeadlinePassed:
                 await self._expired(delivery)
                 return
-            except openai.APIStatusError as exc:
-                self.metrics.llm_errors.labels(f"http_{exc.status_code}").inc()
-                await self._dead_letter(delivery, f"model server refused the request: HTTP {exc.status_code}")
+            except ModelRefused as exc:
+                self.metrics.llm_errors.labels(f"http_{exc.status}").inc()
+                await self._dead_letter(delivery, f"model server refused the request: HTTP {exc.status}")
                 return
             # An answer is worth waiting for Redis to come back; a retry would generate it all again.
             await self._settle(request, lambda: self._publish(request, ReplyKind.FINAL, generation))
@@ -192,8 +181,8 @@ class Worker:
                 return await asyncio.wait_for(self._generate(request), timeout=remaining)
             except TimeoutError as exc:
                 raise DeadlinePassed from exc
-            except RETRYABLE as exc:
-                self.metrics.llm_errors.labels(type(exc).__name__).inc()
+            except ModelUnavailable as exc:
+                self.metrics.llm_errors.labels(exc.kind).inc()
                 log.warning("model server unavailable for %s (%s); retrying in %.1fs", request.request_id, exc, delay)
                 await asyncio.sleep(min(delay, max(0.0, request.deadline - time.time())))
                 delay = min(delay * 2, self.settings.llm_retry_max_seconds)
@@ -207,6 +196,9 @@ class Worker:
         # The text grows in pieces, joined only when it is sent: ``result.text += …`` copies it at every token.
         pieces: list[str] = []
         length = 0
+        # Whether a piece so far held something to show (each piece is looked at once, when it comes: looking
+        # at the whole text at every token made an answer without partials quadratic in its length).
+        visible = False
         # A model that runs far past an SMS budget is stopped: delivery trims to the budget anyway.
         hard_stop = request.char_budget * 2 if request.char_budget else None
         deltas = stream_chat(
@@ -226,13 +218,13 @@ class Worker:
                     self.metrics.time_to_first_token.observe(result.first_token_seconds)
                 pieces.append(delta.text)
                 length += len(delta.text)
+                visible = visible or bool(printable(delta.text).strip())
             if delta.finish_reason:
                 result.finish_reason = delta.finish_reason
             now = time.monotonic()
             # The first words go out at once (time to first visible text waits for them); later ones are paced.
-            first_text = published == 0 and bool(pieces) and bool(printable("".join(pieces)).strip())
             if request.stream_partials and (
-                first_text
+                (published == 0 and visible)
                 or (
                     now - last_partial >= self.settings.partial_interval_seconds
                     and length - published >= self.settings.partial_min_chars
@@ -304,14 +296,12 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
 
-def llm_client(settings: Settings, base_url: str | None = None) -> AsyncOpenAI:
-    # Retries are ours (bounded by each request's deadline), not the SDK's.
-    return AsyncOpenAI(
-        base_url=base_url or settings.llm_base_url, api_key=settings.llm_api_key.get_secret_value(), max_retries=0
-    )
+def llm_client(settings: Settings, base_url: str | None = None) -> LlmClient:
+    # Retries are ours (bounded by each request's deadline), not the client's.
+    return LlmClient(base_url or settings.llm_base_url, settings.llm_api_key.get_secret_value())
 
 
-def candidate_clients(settings: Settings) -> dict[str, AsyncOpenAI]:
+def candidate_clients(settings: Settings) -> dict[str, LlmClient]:
     """The candidate model's own server, when it is served apart from the current model."""
     if settings.llm_candidate_model and settings.llm_candidate_base_url:
         return {settings.llm_candidate_model: llm_client(settings, settings.llm_candidate_base_url)}

@@ -1,4 +1,5 @@
-"""The model's streamed answer arrives whole, whatever characters it holds and however the bytes are cut."""
+"""The model's streamed answer arrives whole, whatever characters it holds and however the bytes are cut; one
+connection serves answer after answer; errors say whether a retry can help."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from openai import AsyncOpenAI
 
-from inference.llm import stream_chat
+from inference.llm import CONNECTION, RATE_LIMITED, SERVER_ERROR, LlmClient, ModelRefused, ModelUnavailable, stream_chat
 from inference.queue import ChatMessage
+from inference.worker import llm_client
+from soro.ports import free_port
+from soro.settings import Settings
 
 # Characters that str.splitlines() takes for line ends, as a model may write them inside an answer.
 PIECES = ["Салом", "\u2028дунё", "\x85!", " Ҳа\u2029", "\x1cнеки"]
@@ -22,9 +25,21 @@ def event(content: str, finish: str | None = None) -> bytes:
     return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
 
 
+class Server:
+    def __init__(self) -> None:
+        self.base_url = ""
+        self.peers: list[object] = []  # the client's address of each request: one per connection
+        self.status = 200
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[str]:
+async def server() -> AsyncIterator[Server]:
+    served = Server()
+
     async def completions(request: web.Request) -> web.StreamResponse:
+        served.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        if served.status != 200:
+            return web.json_response({"error": {"message": "no"}}, status=served.status)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         body = b"".join(event(piece) for piece in PIECES)
@@ -42,14 +57,67 @@ async def server() -> AsyncIterator[str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/v1"
+    served.base_url = f"http://127.0.0.1:{port}/v1"
+    yield served
     await runner.cleanup()
 
 
-async def test_line_separators_inside_the_answer_do_not_cut_it(server: str) -> None:
-    client = AsyncOpenAI(base_url=server, api_key="test", max_retries=0)
+async def answer(client: LlmClient) -> list[object]:
+    return [d async for d in stream_chat(client, "tiny", [ChatMessage("user", "Салом")], 16, 0.0)]
+
+
+async def test_line_separators_inside_the_answer_do_not_cut_it(server: Server) -> None:
+    client = LlmClient(server.base_url, "test")
     deltas = [d async for d in stream_chat(client, "tiny", [ChatMessage("user", "Салом")], 16, 0.0)]
     await client.close()
     assert "".join(d.text for d in deltas) == "".join(PIECES)
     assert deltas[-1].completion_tokens == 5
     assert any(d.finish_reason == "stop" for d in deltas)
+
+
+async def test_one_connection_serves_answer_after_answer(server: Server) -> None:
+    # The worker's client, as the worker makes it: an answer read to its [DONE] must leave the connection open.
+    client = llm_client(Settings(llm_base_url=server.base_url))
+    try:
+        for _ in range(3):
+            await answer(client)  # type: ignore[arg-type]
+    finally:
+        await client.close()
+    assert len(server.peers) == 3
+    assert len(set(server.peers)) == 1, server.peers
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"), [(500, SERVER_ERROR), (502, SERVER_ERROR), (503, SERVER_ERROR), (429, RATE_LIMITED)]
+)
+async def test_an_overloaded_or_failing_server_is_worth_a_retry(server: Server, status: int, kind: str) -> None:
+    server.status = status
+    client = LlmClient(server.base_url, "test")
+    try:
+        with pytest.raises(ModelUnavailable) as caught:
+            await answer(client)
+    finally:
+        await client.close()
+    assert caught.value.kind == kind
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+async def test_a_refused_request_is_not(server: Server, status: int) -> None:
+    server.status = status
+    client = LlmClient(server.base_url, "test")
+    try:
+        with pytest.raises(ModelRefused) as caught:
+            await answer(client)
+    finally:
+        await client.close()
+    assert caught.value.status == status
+
+
+async def test_no_server_is_worth_a_retry() -> None:
+    client = LlmClient(f"http://127.0.0.1:{free_port()}/v1", "test")
+    try:
+        with pytest.raises(ModelUnavailable) as caught:
+            await answer(client)
+    finally:
+        await client.close()
+    assert caught.value.kind == CONNECTION

@@ -24,6 +24,7 @@ from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
 from bot.pacing import OutboundLimiter
 from bot.routing import served_models
 from bot.services import Services
+from soro.loop import settle_heap
 from soro.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ async def run_bot(settings: Settings, process_index: int = 0, processes: int = 1
     await web.TCPSite(runner, settings.http_host, settings.http_port, reuse_port=processes > 1).start()
     log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
+    settle_heap()
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, senders, services.metrics)
     tasks = [asyncio.create_task(delivery.run(stop))] if delivering else []
     if sms is not None:

@@ -35,6 +35,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 _MAX_INT_DIGITS = 19
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONG_NUMBER = re.compile(rb"\d{%d}" % (_MAX_INT_DIGITS + 1))
 
 
 class MalformedUpdate(ValueError):
@@ -62,7 +63,8 @@ def _repair_strings(value: Any) -> Any:
 def parse_update_body(body: bytes) -> Any:
     """The JSON of a webhook body, or ``MalformedUpdate`` for one that can never become a valid update."""
     try:
-        data = json.loads(body, parse_int=_parse_int)
+        # Only a body with a run of digits too long for any id needs every number looked at (in Python).
+        data = json.loads(body, parse_int=_parse_int) if _LONG_NUMBER.search(body) else json.loads(body)
     except RecursionError as exc:  # nested thousands deep
         raise MalformedUpdate("too deeply nested") from exc
     except ValueError as exc:  # not JSON, not UTF-8, numbers out of range

@@ -33,6 +33,7 @@ from inference.queue import (
     TurnRequest,
     redis_client,
 )
+from soro.loop import settle_heap
 from soro.metrics import WorkerMetrics
 from soro.outage import REDIS, Backoff, outages
 from soro.settings import Settings
@@ -333,6 +334,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    settle_heap()
     log.info(
         "worker %s serving %s at %s, /metrics on port %s",
         worker.consumer,

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     backlog_limit: int = 500
     group_commit_linger_seconds: float = 0.001
     group_commit_max: int = Field(default=128, ge=1)
-    group_commit_concurrency: int = Field(default=4, ge=1)
+    group_commit_concurrency: int = Field(default=1, ge=1)
 
     # Worker
     worker_concurrency: int = 64

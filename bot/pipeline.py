@@ -539,10 +539,10 @@ class Pipeline:
         async def one(connection: AsyncConnection, claim: tuple[str, float]) -> Target | BaseException | None:
             request_id, lease_seconds = claim
             stale_before = utcnow() - timedelta(seconds=lease_seconds)
-            claimed, state = await queries.claim_delivery(connection, request_id, stale_before)
-            if not claimed:
-                return DeliveryInProgress(request_id) if state is RequestState.DELIVERING else None
-            return _target(request_id, await queries.target(connection, request_id))
+            row, state = await queries.claim_delivery(connection, request_id, stale_before)
+            if state is not RequestState.DELIVERING:
+                return None  # answered already, or forgotten
+            return _target(request_id, row) if row is not None else DeliveryInProgress(request_id)
 
         return await self._one_transaction(claims, one)
 

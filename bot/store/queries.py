@@ -51,6 +51,19 @@ class TargetRow(NamedTuple):
     writes_latin: bool | None
 
 
+# The columns of a TargetRow, in its order.
+_TARGET = (
+    users.c.channel,
+    users.c.address,
+    users.c.language,
+    requests.c.conversation_id,
+    requests.c.received_at,
+    requests.c.model,
+    users.c.script,
+    users.c.writes_latin,
+)
+
+
 class EndedRequest(NamedTuple):
     conversation_id: int
     received_at: datetime
@@ -285,37 +298,30 @@ async def claim_stranded(connection: AsyncConnection, older_than: datetime, limi
 
 async def claim_delivery(
     connection: AsyncConnection, request_id: str, stale_before: datetime
-) -> tuple[bool, RequestState | None]:
-    """Mark a request DELIVERING, unless answered already or held by a live claim: (claimed, state seen)."""
-    statement = (
-        update(requests)
-        .where(
-            requests.c.id == request_id,
-            requests.c.state.in_(WAITING_FOR_ANSWER)
-            | ((requests.c.state == RequestState.DELIVERING) & (requests.c.state_changed_at < stale_before)),
-        )
-        .values(state=RequestState.DELIVERING, state_changed_at=utcnow())
-        .returning(requests.c.id)
+) -> tuple[TargetRow | None, RequestState | None]:
+    """Mark a request DELIVERING, unless answered already or held by a live claim: (where its reply goes, once
+    claimed; the state seen when not). On PostgreSQL one statement claims it and reads its target."""
+    claimable = requests.c.state.in_(WAITING_FOR_ANSWER) | (
+        (requests.c.state == RequestState.DELIVERING) & (requests.c.state_changed_at < stale_before)
     )
-    if (await connection.execute(statement)).first() is not None:
-        return True, RequestState.DELIVERING
+    claim = update(requests).where(requests.c.id == request_id, claimable)
+    claim = claim.values(state=RequestState.DELIVERING, state_changed_at=utcnow())
+    if connection.dialect.name == "postgresql":
+        joined = claim.where(requests.c.conversation_id == conversations.c.id, conversations.c.user_id == users.c.id)
+        row = (await connection.execute(joined.returning(*_TARGET))).first()
+        if row is not None:
+            return TargetRow(*row), RequestState.DELIVERING
+    elif (await connection.execute(claim.returning(requests.c.id))).first() is not None:
+        # SQLite's RETURNING names only the table it updates.
+        return await target(connection, request_id), RequestState.DELIVERING
     state = await connection.scalar(select(requests.c.state).where(requests.c.id == request_id))
-    return False, cast(RequestState | None, state)
+    return None, cast(RequestState | None, state)
 
 
 async def target(connection: AsyncConnection, request_id: str, open_only: bool = False) -> TargetRow | None:
     """Where the reply to ``request_id`` goes; with ``open_only``, None once it is no longer waiting."""
     statement = (
-        select(
-            users.c.channel,
-            users.c.address,
-            users.c.language,
-            requests.c.conversation_id,
-            requests.c.received_at,
-            requests.c.model,
-            users.c.script,
-            users.c.writes_latin,
-        )
+        select(*_TARGET)
         .join(conversations, conversations.c.id == requests.c.conversation_id)
         .join(users, users.c.id == conversations.c.user_id)
         .where(requests.c.id == request_id)

@@ -33,6 +33,7 @@ import contextlib
 import logging
 import math
 import random
+import sys
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -40,7 +41,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import redis.exceptions
-import sqlalchemy.exc
 
 from soro.metrics import DependencyMetrics
 
@@ -73,13 +73,20 @@ def dependency_of(exc: BaseException) -> str | None:
             return REDIS
         if isinstance(error, redis.exceptions.RedisError):
             return None  # Redis answered, with an error: not an outage
-        if isinstance(error, sqlalchemy.exc.DBAPIError) and (
-            error.connection_invalidated or isinstance(error, sqlalchemy.exc.OperationalError)
-        ):
-            return DATABASE
-        if isinstance(error, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.InterfaceError | OSError):
+        if isinstance(error, OSError):
             return DATABASE
         if type(error).__module__.startswith("asyncpg") and type(error).__name__ in _ASYNCPG_OUTAGES:
+            return DATABASE
+        # Looked up, not imported: a process without a database (the worker) never loads SQLAlchemy, and then
+        # no error can be one of its.
+        database = sys.modules.get("sqlalchemy.exc")
+        if database is None:
+            continue
+        if isinstance(error, database.DBAPIError) and (
+            error.connection_invalidated or isinstance(error, database.OperationalError)
+        ):
+            return DATABASE
+        if isinstance(error, database.TimeoutError | database.InterfaceError):
             return DATABASE
     return None
 

@@ -125,10 +125,15 @@ class Row:
             return str(self.duplicates)
         return f"{self.duplicates} ({self.in_flight_at_bot_kill} in flight at a bot kill)"
 
+    def _told(self) -> str:
+        if not self.notices:
+            return str(self.told)
+        return f"{self.told} ({', '.join(f'{kind} {n}' for kind, n in sorted(self.notices.items()))})"
+
     def markdown(self) -> str:
         recovery = "—" if self.recovery is None else f"{self.recovery:.1f}"
         return (
-            f"| {self.scenario} | {self.accepted} | {self.answered} | {self.told} | {self.lost} | {self._duplicates()} "
+            f"| {self.scenario} | {self.accepted} | {self.answered} | {self._told()} | {self.lost} | {self._duplicates()} "
             f"| {self.p50:.1f} | {self.p95:.1f} | {self.latency_max:.1f} | {recovery} | {self.faults} "
             f"| {self.unexpected_exits} | {self.seconds:.0f} |"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,22 @@ def test_variant_is_smaller_and_reports_its_size(variants: dict[str, Path], bf16
         assert (folder / name).is_file()
 
 
-@pytest.mark.parametrize("scheme", ["fp8", "w4a16"])
+def _cpu_flags() -> set[str]:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.partition(":")[2].split())
+    return set()
+
+
+# vLLM's CPU build has its int4 kernel (``cpu_gemm_wna16``) only in its AVX-512 library: on a CPU with AVX2
+# alone it loads the other one, and the first completion of a W4A16 model fails.
+W4A16_ON_THIS_CPU = pytest.mark.skipif(
+    "avx512f" not in _cpu_flags(), reason="vLLM (CPU) serves W4A16 only on CPUs with AVX-512; this one has none"
+)
+
+
+@pytest.mark.parametrize("scheme", ["fp8", pytest.param("w4a16", marks=W4A16_ON_THIS_CPU)])
 async def test_vllm_cpu_serves_the_variant(variants: dict[str, Path], scheme: str, tmp_path: Path) -> None:
     from openai import AsyncOpenAI
 

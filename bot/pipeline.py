@@ -382,7 +382,6 @@ class Pipeline:
         items: Sequence[Item],
         one: Callable[[AsyncConnection, Item], Awaitable[Out]],
         order: Sequence[int] | None = None,
-        restart: Callable[[], None] | None = None,
     ) -> list[Out | BaseException]:
         """Run ``one`` for each item in one transaction. An item whose statements fail fails alone: the
         transaction is rolled back and run again without it. A failed commit fails them all (nothing of theirs
@@ -390,8 +389,6 @@ class Pipeline:
         outcomes: list[Out | BaseException] = [RuntimeError("not run")] * len(items)
         remaining = list(order if order is not None else range(len(items)))
         while remaining:
-            if restart is not None:
-                restart()
             failed: int | None = None
             try:
                 async with self.engine.begin() as connection:

@@ -3,26 +3,29 @@ connection serves answer after answer; errors say whether a retry can help."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-from inference.llm import CONNECTION, RATE_LIMITED, SERVER_ERROR, LlmClient, ModelRefused, ModelUnavailable, stream_chat
+from inference.llm import (
+    CONNECTION,
+    RATE_LIMITED,
+    SERVER_ERROR,
+    Delta,
+    LlmClient,
+    ModelRefused,
+    ModelUnavailable,
+    stream_chat,
+)
 from inference.queue import ChatMessage
 from inference.worker import llm_client
 from soro.ports import free_port
 from soro.settings import Settings
+from tests.support.model_stream import answer_body, completions_server, stream
 
 # Characters that str.splitlines() takes for line ends, as a model may write them inside an answer.
 PIECES = ["Салом", "\u2028дунё", "\x85!", " Ҳа\u2029", "\x1cнеки"]
-
-
-def event(content: str, finish: str | None = None) -> bytes:
-    chunk = {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}
-    # As vLLM writes them: UTF-8, nothing escaped that JSON does not require.
-    return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
 
 
 class Server:
@@ -35,41 +38,42 @@ class Server:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     served = Server()
+    body = answer_body(PIECES, 5)
 
     async def completions(request: web.Request) -> web.StreamResponse:
         served.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         if served.status != 200:
             return web.json_response({"error": {"message": "no"}}, status=served.status)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        body = b"".join(event(piece) for piece in PIECES)
-        body += event("", "stop") + b'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}\n\n'
-        body += b"data: [DONE]\n\n"
-        for start in range(0, len(body), 7):  # cut anywhere, in the middle of letters too
-            await response.write(body[start : start + 7])
-        await response.write_eof()
-        return response
+        return await stream(request, body, 7)  # cut anywhere, in the middle of letters too
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    served.base_url = f"http://127.0.0.1:{port}/v1"
-    yield served
-    await runner.cleanup()
+    async with completions_server(completions) as base_url:
+        served.base_url = base_url
+        yield served
 
 
-async def answer(client: LlmClient) -> list[object]:
+async def answer(client: LlmClient) -> list[Delta]:
     return [d async for d in stream_chat(client, "tiny", [ChatMessage("user", "Салом")], 16, 0.0)]
+
+
+async def failure(server: Server, status: int) -> BaseException:
+    """What reading an answer raises when the server answers ``status``."""
+    server.status = status
+    client = LlmClient(server.base_url, "test")
+    try:
+        await answer(client)
+    except Exception as exc:
+        return exc
+    finally:
+        await client.close()
+    raise AssertionError(f"an answer with HTTP {status} was read as if it were fine")
 
 
 async def test_line_separators_inside_the_answer_do_not_cut_it(server: Server) -> None:
     client = LlmClient(server.base_url, "test")
-    deltas = [d async for d in stream_chat(client, "tiny", [ChatMessage("user", "Салом")], 16, 0.0)]
-    await client.close()
+    try:
+        deltas = await answer(client)
+    finally:
+        await client.close()
     assert "".join(d.text for d in deltas) == "".join(PIECES)
     assert deltas[-1].completion_tokens == 5
     assert any(d.finish_reason == "stop" for d in deltas)
@@ -91,26 +95,14 @@ async def test_one_connection_serves_answer_after_answer(server: Server) -> None
     ("status", "kind"), [(500, SERVER_ERROR), (502, SERVER_ERROR), (503, SERVER_ERROR), (429, RATE_LIMITED)]
 )
 async def test_an_overloaded_or_failing_server_is_worth_a_retry(server: Server, status: int, kind: str) -> None:
-    server.status = status
-    client = LlmClient(server.base_url, "test")
-    try:
-        with pytest.raises(ModelUnavailable) as caught:
-            await answer(client)
-    finally:
-        await client.close()
-    assert caught.value.kind == kind
+    error = await failure(server, status)
+    assert isinstance(error, ModelUnavailable) and error.kind == kind
 
 
 @pytest.mark.parametrize("status", [400, 404, 422])
 async def test_a_refused_request_is_not(server: Server, status: int) -> None:
-    server.status = status
-    client = LlmClient(server.base_url, "test")
-    try:
-        with pytest.raises(ModelRefused) as caught:
-            await answer(client)
-    finally:
-        await client.close()
-    assert caught.value.status == status
+    error = await failure(server, status)
+    assert isinstance(error, ModelRefused) and error.status == status
 
 
 async def test_no_server_is_worth_a_retry() -> None:

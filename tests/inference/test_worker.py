@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,39 +15,21 @@ from inference.queue import ChatMessage, ReplyEvent, ReplyKind, RequestQueue, St
 from inference.worker import Worker, llm_client
 from soro.metrics import WorkerMetrics
 from soro.settings import Settings
+from tests.support.model_stream import answer_body, completions_server, stream
 
 TOKENS = 20_000
-
-
-def event(content: str, finish: str | None = None) -> bytes:
-    chunk = {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}
-    return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
 
 
 @pytest.fixture
 async def long_answers() -> AsyncIterator[str]:
     """A model server whose every answer is TOKENS one-letter tokens, sent as fast as the socket takes them."""
-    body = b"".join(event("а") for _ in range(TOKENS)) + event("", "stop")
-    body += f'data: {{"choices": [], "usage": {{"prompt_tokens": 3, "completion_tokens": {TOKENS}}}}}\n\n'.encode()
-    body += b"data: [DONE]\n\n"
+    body = answer_body(["а"] * TOKENS, TOKENS)
 
     async def completions(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for start in range(0, len(body), 4096):
-            await response.write(body[start : start + 4096])
-        await response.write_eof()
-        return response
+        return await stream(request, body, 4096)
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/v1"
-    await runner.cleanup()
+    async with completions_server(completions) as base_url:
+        yield base_url
 
 
 async def generation_seconds(settings: Settings, queue: RequestQueue, stream_partials: bool) -> float:

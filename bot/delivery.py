@@ -2,7 +2,8 @@
 
 A final reply is sent only by whoever claims its request in SQL (``Pipeline.claim_final``), so a reply that
 a regenerating worker produced twice, or a reply event read twice, reaches the user once. The loop also keeps
-the contract's promises that need a clock: overdue requests get a notice, stranded turns are enqueued again.
+the contract's promises that need a clock: overdue requests get a notice, stranded turns are enqueued again,
+and so are the turns a restarted Redis lost.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from redis.exceptions import ResponseError
 
 from bot.channels.base import ChannelSender, Sent, Undeliverable
+from bot.lost_turns import LostTurns
 from bot.pipeline import Pipeline, Target
 from bot.reading import render
 from bot.sent_marks import SentMarks
@@ -56,6 +58,7 @@ class DeliveryLoop:
         self.metrics = metrics
         self.outages = process_outages or outages(metrics.dependencies, "bot")
         self.sent_marks = SentMarks(queue.redis, queue.names.prefix)
+        self.lost_turns = LostTurns(pipeline.engine, queue, metrics)
         # Stable across restarts (one bot per host and port), so a restarted bot finds what it had not finished.
         self.consumer = consumer or f"{socket.gethostname()}-{settings.http_port}"
         self.slots = asyncio.Semaphore(max_concurrent)
@@ -63,6 +66,7 @@ class DeliveryLoop:
         self.targets: OrderedDict[str, Target | None] = OrderedDict()
         self.first_visible: dict[str, float] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.claimed: set[str] = set()  # finals whose claim in SQL this loop holds while it sends them
         self.lease_seconds = 60.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -146,11 +150,15 @@ class DeliveryLoop:
                         return
                     if event.kind is ReplyKind.PARTIAL:
                         return  # a preview is worth nothing by the time the outage is over
-                    # A final answer is tried again as soon as the outage allows, not after a lease.
+                    # A final answer is tried again as soon as the outage allows, not after a lease; a claim this
+                    # try took is its own to take back.
+                    if event.request_id in self.claimed:
+                        lease = 0.0
                     await backoff.sleep()
         finally:
             if event.kind.is_final:
                 self.locks.pop(event.request_id, None)
+                self.claimed.discard(event.request_id)
 
     async def _target(self, request_id: str) -> Target | None:
         if request_id not in self.targets:
@@ -176,10 +184,19 @@ class DeliveryLoop:
         self.targets.pop(event.request_id, None)
         if target is None:  # already answered (a regenerated reply, a redelivered event) or forgotten
             return
+        self.claimed.add(event.request_id)
         sender = self.senders[target.channel]
         body = render(event.text, target.latin) if event.kind is ReplyKind.FINAL else ""
         kind = event.kind
         if not body.strip():
+            if event.kind is ReplyKind.FINAL:
+                log.warning(
+                    "empty answer to %s from %s (finish %s, %d tokens): the user is told it failed",
+                    event.request_id,
+                    event.model or "the model",
+                    event.finish_reason or "unknown",
+                    event.completion_tokens,
+                )
             notice = NOTICES.get(event.kind, T.FAILED)
             body = render(text(notice, target.language), target.latin and target.language == "tg")
             kind = ReplyKind.FAILED if kind is ReplyKind.FINAL else kind  # an empty answer is no answer
@@ -257,6 +274,7 @@ class DeliveryLoop:
             await self.slots.acquire()
             self._spawn(self._handle(None, None, event))
         await self.pipeline.enqueue_stranded()
+        await self.lost_turns.recover()
         for stream in self.streams:
             for entry_id, event in await self.queue.claim_stale_replies(
                 stream, self.consumer, int(self.lease_seconds * 1000)

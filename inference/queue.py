@@ -163,6 +163,23 @@ class RequestQueue:
                 pipe.xadd(self.names.requests, {"data": request.to_json()})
             return [_s(entry_id) for entry_id in await pipe.execute()]
 
+    async def server_run(self) -> str:
+        """The Redis server's run id: a new one after every restart of the server."""
+        info: Any = await self.redis.info("server")
+        return str(info["run_id"])
+
+    async def enqueued_request_ids(self, page: int = 500) -> set[str]:
+        """The request ids of every turn in the requests stream (waiting, or held by a worker)."""
+        found: set[str] = set()
+        start = "-"
+        while True:
+            entries: Any = await self.redis.xrange(self.names.requests, min=start, max="+", count=page)
+            for _entry_id, fields in entries:
+                found.add(json.loads(fields[b"data"])["request_id"])
+            if len(entries) < page:
+                return found
+            start = "(" + _s(entries[-1][0])
+
     async def backlog(self) -> int:
         """Requests waiting for or held by a worker: the group's lag plus its pending entries."""
         try:

@@ -107,6 +107,9 @@ class BotMetrics:
         self.dead_letters = Counter(
             "soro_dead_letters_total", "Requests that failed every attempt", ["channel"], registry=r
         )
+        self.turns_requeued = Counter(
+            "soro_turns_requeued_total", "Queued turns a restarted Redis had lost, enqueued again", registry=r
+        )
         self.backlog = Gauge("soro_backlog_requests", "Requests queued or in a worker, not yet answered", registry=r)
         self.oldest_request_age = Gauge(
             "soro_oldest_request_age_seconds", "Age of the oldest request not yet answered", registry=r

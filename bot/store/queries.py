@@ -296,6 +296,23 @@ async def claim_stranded(connection: AsyncConnection, older_than: datetime, limi
     return [row[0] for row in await connection.execute(statement)]
 
 
+async def queued_turns(
+    connection: AsyncConnection, marked_before: datetime, deadline_after: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """Turns SQL holds to be in the stream (QUEUED, marked before ``marked_before``, deadline still ahead):
+    their ids and payloads."""
+    statement = (
+        select(requests.c.id, requests.c.payload)
+        .where(
+            requests.c.state == RequestState.QUEUED,
+            requests.c.state_changed_at < marked_before,
+            requests.c.deadline > deadline_after,
+        )
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in await connection.execute(statement)]
+
+
 async def claim_delivery(
     connection: AsyncConnection, request_id: str, stale_before: datetime
 ) -> tuple[TargetRow | None, RequestState | None]:

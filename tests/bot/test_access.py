@@ -8,8 +8,7 @@ import pytest
 from bot.access import parse_address
 from bot.pipeline import Inbound, Outcome
 from bot.services import Services
-from inference.queue import TurnRequest
-from tests.support.stack import stack_settings
+from tests.support.stack import queued, stack_settings
 
 
 @pytest.fixture
@@ -32,11 +31,6 @@ async def make_services(postgres_url: str, redis_url: str) -> AsyncIterator[Any]
             await made[0].redis.delete(*keys)
     for services in made:
         await services.close()
-
-
-async def queued(services: Services) -> list[TurnRequest]:
-    entries = await services.redis.xrange(services.queue.names.requests)
-    return [TurnRequest.from_json(fields[b"data"]) for _, fields in entries]
 
 
 async def test_a_blocked_user_gets_one_notice_then_silence_and_nothing_is_queued(make_services: Any) -> None:

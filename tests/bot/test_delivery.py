@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,10 @@ from bot.app import telegram_bot
 from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound
 from bot.services import Services
-from bot.store.models import RequestState
+from bot.store.models import Request, RequestState
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, TurnRequest
-from tests.support.stack import Stack, running_stack, stack_settings
+from tests.support.redis_server import PrivateRedis
+from tests.support.stack import Stack, queued, running_stack, stack_settings
 from tests.support.telegram_api import BotApiStandIn, text_update
 
 CHAT = 9101
@@ -101,3 +103,40 @@ async def test_a_restarted_bot_delivers_what_it_had_claimed_at_once_not_after_th
         await bot.session.close()
         await services.close()
         await api.stop()
+
+
+async def test_a_final_caught_by_a_redis_outage_after_its_claim_goes_out_when_redis_is_back(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    redis = PrivateRedis(tmp_path / "redis")
+    await redis.start()
+    settings = stack_settings(postgres_url, redis.url, "http://127.0.0.1:9/v1", "soro")
+    api = BotApiStandIn(settings.telegram_token.get_secret_value())
+    await api.start()
+    settings = settings.model_copy(update={"telegram_api_base": api.base})
+    services = Services.create(settings)
+    bot, sender = telegram_bot(settings, services)
+    try:
+        accepted = await services.pipeline.accept(Inbound("telegram", str(CHAT), "Салом!", "u-2"))
+        [turn] = await queued(services)
+        assert accepted.request_id == turn.request_id
+        event = ReplyEvent(turn.request_id, turn.conversation_id, "telegram", ReplyKind.FINAL, text="Салом, дӯстам!")
+        loop = DeliveryLoop(settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
+
+        await redis.kill()  # the claim is taken in SQL; the sent-mark lookup after it meets a dead Redis
+        started = time.monotonic()
+        delivering = asyncio.create_task(loop._handle(None, None, event))
+        await asyncio.sleep(1.5)
+        await redis.start()
+        await asyncio.wait_for(delivering, timeout=30)
+
+        assert len(api.sent("sendMessage", CHAT)) == 1, "the answer went out once Redis was back"
+        assert time.monotonic() - started < loop.lease_seconds / 4, "not after the claim's lease"
+        async with services.sessions() as session:
+            request = await session.get(Request, turn.request_id)
+        assert request is not None and request.state is RequestState.ANSWERED
+    finally:
+        await bot.session.close()
+        await services.close()
+        await api.stop()
+        await redis.stop()

@@ -13,14 +13,9 @@ from bot.limits import Window
 from bot.pipeline import DeliveryInProgress, Inbound, Outcome
 from bot.services import Services
 from bot.store.models import Message, Request, RequestState, User
-from inference.queue import ReplyEvent, ReplyKind, TurnRequest
+from inference.queue import ReplyEvent, ReplyKind
 from soro.ports import free_port
-from tests.support.stack import eventually, stack_settings
-
-
-async def queued(services: Services) -> list[TurnRequest]:
-    entries = await services.redis.xrange(services.queue.names.requests)
-    return [TurnRequest.from_json(fields[b"data"]) for _, fields in entries]
+from tests.support.stack import eventually, queued, stack_settings
 
 
 async def test_a_text_message_is_stored_normalised_and_queued_with_the_system_prompt(services: Services) -> None:

@@ -8,8 +8,8 @@ from bot.pipeline import Inbound, Outcome
 from bot.routing import conversation_bucket, prompt_version
 from bot.services import Services
 from bot.store.models import Request
-from inference.queue import ReplyEvent, ReplyKind, TurnRequest
-from tests.support.stack import stack_settings
+from inference.queue import ReplyEvent, ReplyKind
+from tests.support.stack import queued, stack_settings
 
 SHARE = 0.2
 
@@ -31,11 +31,6 @@ async def services(postgres_url: str, redis_url: str) -> AsyncIterator[Services]
     if keys:
         await services.redis.delete(*keys)
     await services.close()
-
-
-async def queued(services: Services) -> list[TurnRequest]:
-    entries = await services.redis.xrange(services.queue.names.requests)
-    return [TurnRequest.from_json(fields[b"data"]) for _, fields in entries]
 
 
 async def test_the_candidate_gets_its_share_of_1000_conversations_and_keeps_them(services: Services) -> None:

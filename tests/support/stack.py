@@ -29,6 +29,7 @@ from bot.http import WEBHOOK_PATH, build_http_app, telegram_webhook
 from bot.routing import served_models
 from bot.services import Services
 from bot.store.models import Conversation, Message, Request, User
+from inference.queue import TurnRequest
 from inference.worker import Worker, candidate_clients, llm_client
 from soro.metrics import WorkerMetrics
 from soro.ports import free_port
@@ -143,6 +144,12 @@ class Stack:
 async def _close_clients(worker: Worker) -> None:
     for client in (worker.llm, *worker.clients.values()):
         await client.close()
+
+
+async def queued(services: Services) -> list[TurnRequest]:
+    """The turns in the requests stream, oldest first."""
+    entries = await services.redis.xrange(services.queue.names.requests)
+    return [TurnRequest.from_json(fields[b"data"]) for _, fields in entries]
 
 
 async def eventually(

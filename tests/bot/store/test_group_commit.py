@@ -16,12 +16,7 @@ from bot.store.group_commit import GroupCommit
 from bot.store.models import Request, RequestState
 from inference.queue import ReplyEvent, ReplyKind, RequestQueue, TurnRequest
 from tests.bot.conftest import make_services
-from tests.support.stack import eventually
-
-
-async def queued(services: Services) -> list[TurnRequest]:
-    entries = await services.redis.xrange(services.queue.names.requests)
-    return [TurnRequest.from_json(fields[b"data"]) for _, fields in entries]
+from tests.support.stack import eventually, queued
 
 
 async def states(services: Services) -> dict[str, RequestState]:

@@ -1,0 +1,105 @@
+"""Turns a restarted Redis lost go back into the stream within one housekeeping sweep, and only those.
+
+A private ``redis-server`` (AOF, as compose runs it) killed with -9: started again on its AOF it keeps what it had
+written; started on an empty directory it comes back with nothing, as one without persistence would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.delivery import DeliveryLoop
+from bot.pipeline import Inbound, Outcome
+from bot.services import Services
+from tests.bot.conftest import make_services
+from tests.support.redis_server import PrivateRedis
+from tests.support.stack import eventually, queued
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path / "redis")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def services(postgres_url: str, redis_server: PrivateRedis) -> AsyncIterator[Services]:
+    services = make_services(postgres_url, redis_server.url)
+    yield services
+    await services.close()
+
+
+def housekeeping(services: Services) -> DeliveryLoop:
+    return DeliveryLoop(services.settings, services.pipeline, services.queue, {}, services.metrics)
+
+
+async def accept_two(services: Services) -> set[str]:
+    for chat, text in (("7001", "Салом! Имрӯз чӣ рӯз аст?"), ("7002", "Ду каср чӣ тавр ҷамъ мешавад?")):
+        accepted = await services.pipeline.accept(Inbound("telegram", chat, text, f"lost-{chat}"))
+        assert accepted.outcome is Outcome.QUEUED
+    await services.pipeline.settle()  # both marked QUEUED in SQL
+    await asyncio.sleep(2.1)  # turns marked QUEUED in the last two seconds may not be in the stream yet
+    return {turn.request_id for turn in await queued(services)}
+
+
+async def restart(server: PrivateRedis, services: Services, *, keep_data: bool) -> None:
+    if keep_data:
+        await services.redis.execute_command("BGREWRITEAOF")  # all of it on disk, whatever the second
+        await asyncio.sleep(0.5)
+    await server.kill()
+    if not keep_data:
+        shutil.rmtree(server.data_dir)
+    await server.start()
+
+    async def answers() -> bool:
+        try:
+            return bool(await services.redis.ping())
+        except Exception:
+            return False
+
+    await eventually(answers, timeout=20, what="Redis answers again")
+
+
+async def test_turns_a_redis_restarted_without_its_data_lost_are_enqueued_again_once(
+    services: Services, redis_server: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = housekeeping(services)
+    turns = await accept_two(services)
+    assert len(turns) == 2
+    await loop._sweep()  # the first sweep of a new deployment finds nothing missing
+    assert {t.request_id for t in await queued(services)} == turns
+
+    await restart(redis_server, services, keep_data=False)
+    assert await queued(services) == []
+    await loop._sweep()
+
+    back = [t.request_id for t in await queued(services)]
+    assert sorted(back) == sorted(turns), "both turns are in the stream again, each once"
+    assert services.metrics.registry.get_sample_value("soro_turns_requeued_total") == 2
+    assert "2 of 2 queued turns were missing" in caplog.text
+    await loop._sweep()
+    assert len(await queued(services)) == 2, "a later sweep does not enqueue them again"
+
+    await housekeeping(services)._sweep()
+    assert len(await queued(services)) == 2, "another bot process does not compare the same restart again"
+
+
+async def test_a_redis_restarted_with_all_it_had_gets_nothing_enqueued_twice(
+    services: Services, redis_server: PrivateRedis
+) -> None:
+    loop = housekeeping(services)
+    turns = await accept_two(services)
+    await loop._sweep()
+
+    await restart(redis_server, services, keep_data=True)
+    await loop._sweep()
+
+    assert sorted(t.request_id for t in await queued(services)) == sorted(turns)
+    assert services.metrics.registry.get_sample_value("soro_turns_requeued_total") == 0

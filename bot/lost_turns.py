@@ -1,8 +1,9 @@
 """Turns Redis lost in a restart, put back into the stream.
 
-A Redis killed and started again from its AOF lacks up to its last second of writes; one without persistence,
-or on a new volume, lacks everything. SQL still holds those turns as QUEUED, no worker will ever read them, and
-their users would wait for the deadline's "not in time" notice. After every restart of the Redis server, one
+A Redis whose host lost power comes back from its AOF without up to its last second or two of writes (a
+``kill -9`` of the process alone loses only writes a busy disk made it hold back); one without persistence, or
+on a new volume, comes back with nothing. SQL still holds those turns as QUEUED, no worker will ever read them,
+and their users would wait for the deadline's "not in time" notice. After every restart of the Redis server, one
 bot process compares the two and enqueues again what the stream lacks. A turn enqueued twice that way (it was
 acked in the same instant) costs a second generation, never a second answer: the final is sent by whoever
 claims it in SQL.
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # Turns marked QUEUED this recently may have reached the stream after it was read: they are left alone.
 MARK_MARGIN_SECONDS = 2.0
-MOST_AT_ONCE = 10_000
+MOST_AT_ONCE = 10_000  # far above the backlog limit: QUEUED turns are in the backlog
 LOCK_SECONDS = 60
 
 
@@ -44,11 +45,13 @@ class LostTurns:
             return 0
         redis = self.queue.redis
         seen = await redis.get(self.seen_key)
-        if seen in (run, run.encode()):
+        if seen == run.encode():
             self.checked = run
             return 0
-        # Of several bot processes, one compares; if it dies meanwhile, another does after the lock expires.
-        if not await redis.set(f"{self.seen_key}:lock", run, nx=True, ex=LOCK_SECONDS):
+        # Of several bot processes, one compares this run; if it dies meanwhile, another does once the lock
+        # expires. A lock of an earlier run (restored from the AOF) does not stand in the way of this one.
+        lock = f"{self.seen_key}:lock:{run}"
+        if not await redis.set(lock, "1", nx=True, ex=LOCK_SECONDS):
             return 0
         started, read_from = time.time(), utcnow()
         in_stream = await self.queue.enqueued_request_ids()
@@ -60,6 +63,7 @@ class LostTurns:
         if lost:
             await self.queue.enqueue_many(lost)
         await redis.set(self.seen_key, run)
+        await redis.delete(lock)
         self.checked = run
         self.metrics.turns_requeued.inc(len(lost))
         if lost or seen is not None:  # not the first start of a new deployment

@@ -6,18 +6,21 @@ Real PostgreSQL and Redis, the Bot API stand-in; the crash is the first sender s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot.app import telegram_bot
+from bot.channels.telegram.sender import TelegramSender
 from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound
 from bot.services import Services
 from bot.store.models import Request, RequestState
-from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, TurnRequest
+from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind
 from tests.support.redis_server import PrivateRedis
 from tests.support.stack import Stack, queued, running_stack, stack_settings
 from tests.support.telegram_api import BotApiStandIn, text_update
@@ -32,11 +35,34 @@ async def stack(postgres_url: str, redis_url: str) -> AsyncIterator[Stack]:
         yield running
 
 
-def delivery_process(stack: Stack) -> DeliveryLoop:
-    services = stack.services
-    return DeliveryLoop(
-        services.settings, services.pipeline, services.queue, {"telegram": stack.sender}, services.metrics
-    )
+def delivery_process(services: Services, sender: TelegramSender) -> DeliveryLoop:
+    """A bot process's delivery loop (its consumer name is this host and port: the same after a restart)."""
+    return DeliveryLoop(services.settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
+
+
+@dataclass
+class BotSide:
+    """The bot's services and Telegram sender, answering into a Bot API stand-in: no webhook, no loops."""
+
+    services: Services
+    sender: TelegramSender
+    api: BotApiStandIn
+
+
+@contextlib.asynccontextmanager
+async def bot_side(postgres_url: str, redis_url: str) -> AsyncIterator[BotSide]:
+    settings = stack_settings(postgres_url, redis_url, "http://127.0.0.1:9/v1", "soro")
+    api = BotApiStandIn(settings.telegram_token.get_secret_value())
+    await api.start()
+    settings = settings.model_copy(update={"telegram_api_base": api.base})
+    services = Services.create(settings)
+    bot, sender = telegram_bot(settings, services)
+    try:
+        yield BotSide(services, sender, api)
+    finally:
+        await bot.session.close()
+        await services.close()
+        await api.stop()
 
 
 async def test_an_answer_sent_by_a_bot_that_died_before_recording_it_is_recorded_not_sent_again(
@@ -47,13 +73,13 @@ async def test_an_answer_sent_by_a_bot_that_died_before_recording_it_is_recorded
     answer = "Пойтахти Тоҷикистон шаҳри Душанбе аст."
     event = ReplyEvent(request.id, request.conversation_id, "telegram", ReplyKind.FINAL, text=answer)
 
-    doomed = delivery_process(stack)
+    doomed = delivery_process(stack.services, stack.sender)
     target = await stack.services.pipeline.claim_final(request.id, doomed.lease_seconds)
     assert target is not None
     await doomed._send(stack.sender, target, answer)  # on the user's screen; then kill -9, nothing recorded
     assert len(stack.api.sent("sendMessage", CHAT)) == 1
 
-    restarted = delivery_process(stack)
+    restarted = delivery_process(stack.services, stack.sender)
     restarted.lease_seconds = 0.0  # the dead sender's lease has run out
     await restarted._handle(None, None, event)
 
@@ -66,43 +92,33 @@ async def test_an_answer_sent_by_a_bot_that_died_before_recording_it_is_recorded
 async def test_a_restarted_bot_delivers_what_it_had_claimed_at_once_not_after_the_lease(
     postgres_url: str, redis_url: str
 ) -> None:
-    settings = stack_settings(postgres_url, redis_url, "http://127.0.0.1:9/v1", "soro")
-    api = BotApiStandIn(settings.telegram_token.get_secret_value())
-    await api.start()
-    settings = settings.model_copy(update={"telegram_api_base": api.base})
-    services = Services.create(settings)
-    bot, sender = telegram_bot(settings, services)
     stop = asyncio.Event()
-    try:
+    async with bot_side(postgres_url, redis_url) as side:
+        services, api = side.services, side.api
         accepted = await services.pipeline.accept(Inbound("telegram", str(CHAT), "Салом!", "u-1"))
         assert accepted.request_id is not None
-        [turn] = [
-            TurnRequest.from_json(f[b"data"]) for _, f in await services.redis.xrange(services.queue.names.requests)
-        ]
+        [turn] = await queued(services)
         event = ReplyEvent(turn.request_id, turn.conversation_id, "telegram", ReplyKind.FINAL, text="Салом, дӯстам!")
         await services.queue.ensure_group(turn.reply_stream, DELIVERY_GROUP)
         await services.queue.publish(event, turn.reply_stream)
 
-        doomed = DeliveryLoop(settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
+        doomed = delivery_process(services, side.sender)
         [(_, read)] = await services.queue.read_replies(turn.reply_stream, doomed.consumer, 10, block_ms=1000)
         assert read is not None and await services.pipeline.claim_final(read.request_id) is not None
         # kill -9 here: the event is pending for this consumer, the claim held, nothing sent.
 
-        restarted = DeliveryLoop(settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
+        restarted = delivery_process(services, side.sender)
         assert restarted.consumer == doomed.consumer, "a restarted bot is the same consumer"
         started = time.monotonic()
         running = asyncio.create_task(restarted.run(stop))
-        await api.wait_for(lambda: len(api.sent("sendMessage", CHAT)) >= 1, timeout=30)
-        assert time.monotonic() - started < restarted.lease_seconds / 4
-        await asyncio.sleep(1)
-        assert len(api.sent("sendMessage", CHAT)) == 1
-        stop.set()
-        await running
-    finally:
-        stop.set()
-        await bot.session.close()
-        await services.close()
-        await api.stop()
+        try:
+            await api.wait_for(lambda: len(api.sent("sendMessage", CHAT)) >= 1, timeout=30)
+            assert time.monotonic() - started < restarted.lease_seconds / 4
+            await asyncio.sleep(1)
+            assert len(api.sent("sendMessage", CHAT)) == 1
+        finally:
+            stop.set()
+            await running
 
 
 async def test_a_final_caught_by_a_redis_outage_after_its_claim_goes_out_when_redis_is_back(
@@ -110,33 +126,28 @@ async def test_a_final_caught_by_a_redis_outage_after_its_claim_goes_out_when_re
 ) -> None:
     redis = PrivateRedis(tmp_path / "redis")
     await redis.start()
-    settings = stack_settings(postgres_url, redis.url, "http://127.0.0.1:9/v1", "soro")
-    api = BotApiStandIn(settings.telegram_token.get_secret_value())
-    await api.start()
-    settings = settings.model_copy(update={"telegram_api_base": api.base})
-    services = Services.create(settings)
-    bot, sender = telegram_bot(settings, services)
     try:
-        accepted = await services.pipeline.accept(Inbound("telegram", str(CHAT), "Салом!", "u-2"))
-        [turn] = await queued(services)
-        assert accepted.request_id == turn.request_id
-        event = ReplyEvent(turn.request_id, turn.conversation_id, "telegram", ReplyKind.FINAL, text="Салом, дӯстам!")
-        loop = DeliveryLoop(settings, services.pipeline, services.queue, {"telegram": sender}, services.metrics)
+        async with bot_side(postgres_url, redis.url) as side:
+            services, api = side.services, side.api
+            accepted = await services.pipeline.accept(Inbound("telegram", str(CHAT), "Салом!", "u-2"))
+            [turn] = await queued(services)
+            assert accepted.request_id == turn.request_id
+            event = ReplyEvent(
+                turn.request_id, turn.conversation_id, "telegram", ReplyKind.FINAL, text="Салом, дӯстам!"
+            )
+            loop = delivery_process(services, side.sender)
 
-        await redis.kill()  # the claim is taken in SQL; the sent-mark lookup after it meets a dead Redis
-        started = time.monotonic()
-        delivering = asyncio.create_task(loop._handle(None, None, event))
-        await asyncio.sleep(1.5)
-        await redis.start()
-        await asyncio.wait_for(delivering, timeout=30)
+            await redis.kill()  # the claim is taken in SQL; the sent-mark lookup after it meets a dead Redis
+            started = time.monotonic()
+            delivering = asyncio.create_task(loop._handle(None, None, event))
+            await asyncio.sleep(1.5)
+            await redis.start()
+            await asyncio.wait_for(delivering, timeout=30)
 
-        assert len(api.sent("sendMessage", CHAT)) == 1, "the answer went out once Redis was back"
-        assert time.monotonic() - started < loop.lease_seconds / 4, "not after the claim's lease"
-        async with services.sessions() as session:
-            request = await session.get(Request, turn.request_id)
-        assert request is not None and request.state is RequestState.ANSWERED
+            assert len(api.sent("sendMessage", CHAT)) == 1, "the answer went out once Redis was back"
+            assert time.monotonic() - started < loop.lease_seconds / 4, "not after the claim's lease"
+            async with services.sessions() as session:
+                request = await session.get(Request, turn.request_id)
+            assert request is not None and request.state is RequestState.ANSWERED
     finally:
-        await bot.session.close()
-        await services.close()
-        await api.stop()
         await redis.stop()

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Update
 from aiogram.types.update import UpdateTypeLookupError
 from aiohttp import web
@@ -106,6 +107,11 @@ def telegram_webhook(dispatcher: Dispatcher, bot: Bot, secret: str, pipeline: Pi
                 log.info("update %s of an unknown kind ignored", update.update_id)
                 return web.Response(body=_OK, content_type="application/json")
             await dispatcher.feed_update(bot, update)
+        except TelegramAPIError as exc:
+            # A reply the Bot API refused (flood control past its patience, an unreachable API). What the
+            # update changed is committed and each reply is made once per update, so a retry of the update
+            # would not bring it back: a 5xx would only hold up the chat's next updates.
+            log.warning("reply to update %s not sent: %s", data.get("update_id"), exc)
         except Exception as exc:
             if dependency_of(exc) is None:
                 raise

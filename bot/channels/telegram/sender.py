@@ -42,10 +42,14 @@ T_ = TypeVar("T_")
 
 # Set while the sender makes a call it has already paced, so the session middleware does not pace it twice.
 _paced: contextvars.ContextVar[bool] = contextvars.ContextVar("soro_paced", default=False)
+# How long a call the sender did not make (a handler's reply inside a webhook request, setWebhook) may wait out
+# 429s in all. Telegram holds the chat's next updates until the webhook answers, so not for long.
+REPLY_PATIENCE_SECONDS = 5.0
 
 
 class ApiMiddleware(BaseRequestMiddleware):
-    """Every Bot API call: paced (unless the caller paced it), timed, its errors and bytes counted."""
+    """Every Bot API call: paced (unless the caller paced it), timed, its errors and bytes counted. A call the
+    caller did not pace waits out a short 429 and is made again (the sender retries its own calls)."""
 
     def __init__(self, limiter: OutboundLimiter, metrics: BotMetrics, link: LinkEstimate) -> None:
         self.limiter = limiter
@@ -58,10 +62,28 @@ class ApiMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        if _paced.get():
+            return await self._call(make_request, bot, method)
+        patience = REPLY_PATIENCE_SECONDS
+        while True:
+            if isinstance(getattr(method, "text", None), str):
+                await self.limiter.acquire(getattr(method, "chat_id", None))
+            try:
+                return await self._call(make_request, bot, method)
+            except TelegramRetryAfter as exc:
+                if exc.retry_after > patience:
+                    raise
+                patience -= exc.retry_after
+                await asyncio.sleep(exc.retry_after)
+
+    async def _call(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
         name = method.__api_method__
         text = getattr(method, "text", None)
-        if not _paced.get() and isinstance(text, str):
-            await self.limiter.acquire(getattr(method, "chat_id", None))
         started = time.monotonic()
         try:
             response = await make_request(bot, method)

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.store.models import Message, Role
+from bot.texts import T, text
 from tests.support.stack import WEBHOOK_SECRET, Stack, running_stack, stack_settings
-from tests.support.telegram_api import text_update
+from tests.support.telegram_api import sticker_update, text_update
 
 CHAT = 7001
 
@@ -97,3 +98,21 @@ async def test_a_normal_message_after_all_that_is_still_accepted(stack: Stack) -
 async def test_an_update_of_a_kind_the_bot_does_not_know_is_acknowledged_not_retried(stack: Stack) -> None:
     assert await post_raw(stack, b'{"update_id": 6, "some_future_kind": {"id": 1}}') == 200
     assert await user_texts(stack) == []
+
+
+async def test_a_notice_caught_by_flood_control_waits_it_out_and_is_sent(stack: Stack) -> None:
+    stack.api.fail("sendMessage", status=429, retry_after=1, times=1)
+    assert await stack.post_update(sticker_update(7, CHAT)) == 200
+    [notice] = stack.api.sent("sendMessage", CHAT)
+    assert notice.params["text"] == text(T.NON_TEXT, "tg")
+
+
+async def test_a_notice_the_bot_api_refuses_does_not_hold_up_the_chat(stack: Stack) -> None:
+    stack.api.fail("sendMessage", status=429, retry_after=60, times=1)
+    assert await stack.post_update(sticker_update(8, CHAT)) == 200
+    stack.api.fail("sendMessage", status=500, retry_after=None, times=1)
+    assert await stack.post_update(text_update(9, CHAT, "Салом" * 900)) == 200
+    # Telegram retries nothing, and the chat's next message goes in as usual.
+    assert await stack.post_update(text_update(10, CHAT, "Ман саволе дорам")) == 200
+    assert stack.api.sent("sendMessage", CHAT) == []
+    assert await user_texts(stack) == ["Ман саволе дорам"]

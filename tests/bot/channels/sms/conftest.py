@@ -112,8 +112,14 @@ async def running_sms_stack(settings: Settings, kannel: Kannel, workers: int = 0
     app = build_http_app(services.metrics.registry, {"database": services.check_database}, channel.routes())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
-    await kannel.start()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
+        await kannel.start()
+    except BaseException:  # a Kannel that cannot start fails its test alone, leaving no socket to the next
+        await kannel.stop()
+        await runner.cleanup()
+        await services.close()
+        raise
     stop = asyncio.Event()
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, {CHANNEL: channel.sender}, services.metrics)
     stack = SmsStack(settings, services, channel, kannel, delivery, aiohttp.ClientSession())

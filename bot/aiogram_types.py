@@ -54,13 +54,13 @@ class _DeferringLoader:
         return result
 
     def exec_module(self, module: ModuleType) -> None:
-        kept: dict[str, Mapping[str, Any]] = {}
+        kept: list[Mapping[str, Any]] = []  # the namespace aiogram passes to each of its types' rebuild
 
         def skip_types(cls: type[BaseModel], /, **options: Any) -> bool | None:
             base = sys.modules.get("aiogram.types.base")
             namespace = options.get("_types_namespace")
             if base is not None and issubclass(cls, base.TelegramObject) and namespace and "Update" in namespace:
-                kept.setdefault("types", namespace)
+                kept[:] = [namespace]
                 return None
             # Any other model rebuilt meanwhile: as pydantic would, one frame further from its caller.
             options["_parent_namespace_depth"] = options.get("_parent_namespace_depth", 2) + 1
@@ -71,8 +71,8 @@ class _DeferringLoader:
             self._loader.exec_module(module)
         finally:
             setattr(BaseModel, "model_rebuild", classmethod(_PYDANTIC_REBUILD))  # noqa: B010
-        if "types" in kept:
-            _build_with(kept["types"])
+        if kept:
+            _build_with(kept[0])
 
 
 def _build_with(types: Mapping[str, Any]) -> None:

@@ -7,9 +7,11 @@ import base64
 import binascii
 import contextvars
 import logging
+import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
@@ -40,16 +42,31 @@ from soro.metrics import BotMetrics
 log = logging.getLogger(__name__)
 T_ = TypeVar("T_")
 
-# Set while the sender makes a call it has already paced, so the session middleware does not pace it twice.
-_paced: contextvars.ContextVar[bool] = contextvars.ContextVar("soro_paced", default=False)
 # How long a call the sender did not make (a handler's reply inside a webhook request, setWebhook) may wait out
 # 429s in all. Telegram holds the chat's next updates until the webhook answers, so not for long.
 REPLY_PATIENCE_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class CallTerms:
+    """What the call being made may spend: whether its caller has paced it already, and how many seconds of
+    429s it may wait out in all before the 429 is raised to the caller."""
+
+    paced: bool = False
+    patience: float = REPLY_PATIENCE_SECONDS
+
+
+# A preview skips its update on a 429 instead of sleeping (the final send is what matters); a final answer waits
+# out every 429, however long; any other call (a handler's reply, setWebhook) for a short while.
+PREVIEW_CALL = CallTerms(paced=True, patience=0.0)
+FINAL_CALL = CallTerms(patience=math.inf)
+OTHER_CALL = CallTerms()
+_terms: contextvars.ContextVar[CallTerms] = contextvars.ContextVar("soro_call_terms", default=OTHER_CALL)
+
+
 class ApiMiddleware(BaseRequestMiddleware):
-    """Every Bot API call: paced (unless the caller paced it), timed, its errors and bytes counted. A call the
-    caller did not pace waits out a short 429 and is made again (the sender retries its own calls)."""
+    """Every Bot API call: paced (unless its caller paced it), 429s waited out within the call's patience,
+    timed, its errors and bytes counted. The one place a 429 is waited out."""
 
     def __init__(self, limiter: OutboundLimiter, metrics: BotMetrics, link: LinkEstimate) -> None:
         self.limiter = limiter
@@ -62,12 +79,16 @@ class ApiMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if _paced.get():
-            return await self._call(make_request, bot, method)
-        patience = REPLY_PATIENCE_SECONDS
+        terms = _terms.get()
+        patience = terms.patience
+        paced = terms.paced
+        chat_id = getattr(method, "chat_id", None)
+        # Whatever lands in a chat counts against its limits, buttons added to a message too.
+        counted = chat_id is not None or isinstance(getattr(method, "text", None), str)
         while True:
-            if isinstance(getattr(method, "text", None), str):
-                await self.limiter.acquire(getattr(method, "chat_id", None))
+            if counted and not paced:
+                await self.limiter.acquire(chat_id)
+            paced = False  # a call made again after a 429 takes its turn again
             try:
                 return await self._call(make_request, bot, method)
             except TelegramRetryAfter as exc:
@@ -199,7 +220,7 @@ class TelegramSender:
             self.metrics.partial_updates.labels(self.channel, "skipped").inc()
             return False
         text = text[:TELEGRAM_LIMIT]
-        token = _paced.set(True)
+        token = _terms.set(PREVIEW_CALL)
         try:
             if chat_id > 0:  # private chat: drafts stream without leaving messages behind
                 await self.bot.send_message_draft(chat_id=chat_id, draft_id=preview.draft_id, text=text)
@@ -209,7 +230,6 @@ class TelegramSender:
             else:
                 await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=preview.message_id)
         except TelegramRetryAfter as exc:
-            # During streaming a 429 skips updates instead of sleeping: the final send is what matters.
             preview.paused_until = now + exc.retry_after
             self.metrics.partial_updates.labels(self.channel, "skipped").inc()
             return False
@@ -218,7 +238,7 @@ class TelegramSender:
             self.metrics.partial_updates.labels(self.channel, "skipped").inc()
             return False
         finally:
-            _paced.reset(token)
+            _terms.reset(token)
         preview.shown(len(text), time.monotonic())
         self.metrics.partial_updates.labels(self.channel, "sent").inc()
         return True
@@ -236,11 +256,10 @@ class TelegramSender:
             if index == 0 and preview is not None and preview.message_id is not None:
                 # Group chats: the preview message becomes the answer's first part.
                 edited = await self._retrying(
-                    chat_id, partial(self._edit, chat_id, preview.message_id, part, markup), ignore_not_modified=True
+                    partial(self._edit, chat_id, preview.message_id, part, markup), ignore_not_modified=True
                 )
                 if edited is None and markup is not None:  # the preview already showed this text: add the buttons
                     await self._retrying(
-                        chat_id,
                         partial(
                             self.bot.edit_message_reply_markup,
                             chat_id=chat_id,
@@ -251,9 +270,7 @@ class TelegramSender:
                     )
                 ids.append(str(preview.message_id))
             else:
-                message = await self._retrying(
-                    chat_id, partial(self.bot.send_message, chat_id, part, reply_markup=markup)
-                )
+                message = await self._retrying(partial(self.bot.send_message, chat_id, part, reply_markup=markup))
                 ids.append(str(message.message_id))
         return Sent("\n\n".join(parts), ids)
 
@@ -262,27 +279,24 @@ class TelegramSender:
     ) -> object:
         return await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
 
-    async def _retrying(
-        self, chat_id: int, call: Callable[[], Awaitable[Any]], ignore_not_modified: bool = False
-    ) -> Any:
-        """Make a final-answer call until it succeeds: wait out 429s, back off on network and server errors."""
+    async def _retrying(self, call: Callable[[], Awaitable[Any]], ignore_not_modified: bool = False) -> Any:
+        """Make a final-answer call until it succeeds: its 429s are waited out in the middleware, network and
+        server errors backed off here."""
         delay = 1.0
-        while True:
-            await self.limiter.acquire(chat_id)
-            token = _paced.set(True)
-            try:
-                return await call()
-            except TelegramRetryAfter as exc:
-                await asyncio.sleep(exc.retry_after)
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                log.warning("Bot API unavailable (%s); retrying in %.0fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
-            except TelegramBadRequest as exc:
-                if ignore_not_modified and "not modified" in str(exc):
-                    return None
-                raise Undeliverable(str(exc)) from exc
-            except (TelegramForbiddenError, TelegramNotFound) as exc:
-                raise Undeliverable(str(exc)) from exc
-            finally:
-                _paced.reset(token)
+        token = _terms.set(FINAL_CALL)
+        try:
+            while True:
+                try:
+                    return await call()
+                except (TelegramNetworkError, TelegramServerError) as exc:
+                    log.warning("Bot API unavailable (%s); retrying in %.0fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60.0)
+                except TelegramBadRequest as exc:
+                    if ignore_not_modified and "not modified" in str(exc):
+                        return None
+                    raise Undeliverable(str(exc)) from exc
+                except (TelegramForbiddenError, TelegramNotFound) as exc:
+                    raise Undeliverable(str(exc)) from exc
+        finally:
+            _terms.reset(token)

@@ -13,10 +13,9 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,11 +39,9 @@ from tajik import normalize
 
 log = logging.getLogger(__name__)
 
-Item = TypeVar("Item")
 # How long a turn in the stream may still read PENDING_ENQUEUE: far below housekeeping's 5 s, long enough for
 # the marks of many batches to share one transaction.
 QUEUED_MARK_LINGER_SECONDS = 0.05
-Out = TypeVar("Out")
 
 
 @dataclass(frozen=True)
@@ -163,6 +160,7 @@ class Pipeline:
         self.finishes: GroupCommit[tuple[ReplyEvent, str, str | None], None] = GroupCommit(
             self._finish_batch, linger, most, at_once
         )
+        self.lookups: GroupCommit[str, Target | None] = GroupCommit(self._target_batch, linger, most, at_once)
         self.marks: GroupCommit[list[str], None] = GroupCommit(self._mark_batch, QUEUED_MARK_LINGER_SECONDS, most)
         self._marking: set[asyncio.Task[None]] = set()
         self._unmarked: set[str] = set()  # turns in the stream still PENDING_ENQUEUE: not to enqueue again
@@ -377,37 +375,6 @@ class Pipeline:
             return _rejected(T.RATE_LIMITED, "rate_limited", {}, language)
         return None
 
-    async def _one_transaction(
-        self,
-        items: Sequence[Item],
-        one: Callable[[AsyncConnection, Item], Awaitable[Out]],
-        order: Sequence[int] | None = None,
-    ) -> list[Out | BaseException]:
-        """Run ``one`` for each item in one transaction. An item whose statements fail fails alone: the
-        transaction is rolled back and run again without it. A failed commit fails them all (nothing of theirs
-        is stored)."""
-        outcomes: list[Out | BaseException] = [RuntimeError("not run")] * len(items)
-        remaining = list(order if order is not None else range(len(items)))
-        while remaining:
-            failed: int | None = None
-            try:
-                async with self.engine.begin() as connection:
-                    for i in remaining:
-                        failed = i
-                        outcomes[i] = await one(connection, items[i])
-                    failed = None
-            except Exception as exc:
-                if failed is None:
-                    for i in remaining:
-                        outcomes[i] = exc
-                    return outcomes
-                log.warning("one of %d in a group commit failed; committing the others", len(remaining), exc_info=True)
-                outcomes[failed] = exc
-                remaining.remove(failed)
-                continue
-            break
-        return outcomes
-
     async def _new_turn(
         self, connection: AsyncConnection, conversation_id: int, channel: str, request_id: str | None = None
     ) -> TurnRequest:
@@ -533,20 +500,56 @@ class Pipeline:
         return await self.claims.submit((request_id, lease_seconds))
 
     async def _claim_batch(self, claims: Sequence[tuple[str, float]]) -> list[Target | BaseException | None]:
-        async def one(connection: AsyncConnection, claim: tuple[str, float]) -> Target | BaseException | None:
-            request_id, lease_seconds = claim
-            stale_before = utcnow() - timedelta(seconds=lease_seconds)
-            row, state = await queries.claim_delivery(connection, request_id, stale_before)
-            if state is not RequestState.DELIVERING:
-                return None  # answered already, or forgotten
-            return _target(request_id, row) if row is not None else DeliveryInProgress(request_id)
+        """Claims made together, in one transaction of set statements (one per lease asked for, usually one):
+        a claim of a request claimed twice in the batch is the first one's, the second finds it in progress."""
+        try:
+            async with self.engine.begin() as connection:
+                return await self._claim_set(connection, claims)
+        except Exception as exc:
+            if dependency_of(exc) is not None or len(claims) == 1:
+                return [exc] * len(claims)
+            log.warning("claiming %d answers together failed; claiming them one by one", len(claims), exc_info=True)
+        outcomes: list[Target | BaseException | None] = []
+        for claim in claims:
+            try:
+                async with self.engine.begin() as connection:
+                    outcomes += await self._claim_set(connection, [claim])
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
-        return await self._one_transaction(claims, one)
+    async def _claim_set(
+        self, connection: AsyncConnection, claims: Sequence[tuple[str, float]]
+    ) -> list[Target | BaseException | None]:
+        now = utcnow()
+        claimed: dict[str, queries.TargetRow] = {}
+        for lease_seconds in sorted({lease for _, lease in claims}):
+            ids = sorted({rid for rid, lease in claims if lease == lease_seconds} - claimed.keys())
+            claimed.update(await queries.claim_deliveries(connection, ids, now - timedelta(seconds=lease_seconds)))
+        unclaimed = sorted({rid for rid, _ in claims} - claimed.keys())
+        states = await queries.states_of(connection, unclaimed) if unclaimed else {}
+        outcomes: list[Target | BaseException | None] = []
+        taken: set[str] = set()
+        for request_id, _ in claims:
+            row = claimed.pop(request_id, None)
+            if row is not None:
+                taken.add(request_id)
+                outcomes.append(_target(request_id, row))
+            elif request_id in taken or states.get(request_id) is RequestState.DELIVERING:
+                outcomes.append(DeliveryInProgress(request_id))
+            else:
+                outcomes.append(None)  # answered already, or forgotten
+        return outcomes
 
     async def target(self, request_id: str) -> Target | None:
-        """Where partial replies of an open request go; None when the request is finished or unknown."""
+        """Where partial replies of an open request go; None when the request is finished or unknown. The
+        first previews of many answers come at once: their lookups share one statement."""
+        return await self.lookups.submit(request_id)
+
+    async def _target_batch(self, request_ids: Sequence[str]) -> list[Target | None]:
         async with self.engine.connect() as connection:
-            return _target(request_id, await queries.target(connection, request_id, open_only=True))
+            found = await queries.targets(connection, sorted(set(request_ids)), open_only=True)
+        return [_target(request_id, found.get(request_id)) for request_id in request_ids]
 
     async def finish(self, event: ReplyEvent, delivered_text: str, external_id: str | None = None) -> None:
         """Record how a turn ended, free its conversation and queue the messages that arrived meanwhile.
@@ -554,61 +557,83 @@ class Pipeline:
         await self.finishes.submit((event, delivered_text, external_id))
 
     async def _finish_batch(self, ends: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
+        """Record turns that ended together in one transaction of set statements, and enqueue the next turns
+        of their conversations in one pipeline. When the transaction fails for another reason than an outage,
+        each is recorded in a transaction of its own, so only the bad one fails."""
+        outcomes: list[BaseException | None] = [None] * len(ends)
         next_turns: dict[int, TurnRequest] = {}
-
-        async def one(connection: AsyncConnection, end: tuple[ReplyEvent, str, str | None]) -> None:
-            event, delivered_text, external_id = end
-            next_turns.pop(id(end), None)
-            turn = await self._finish_one(connection, event, delivered_text, external_id)
-            if turn is not None:
-                next_turns[id(end)] = turn
-
-        # Conversations locked in one order in every batch, so two batches do not deadlock on each other.
-        order = sorted(range(len(ends)), key=lambda i: (ends[i][0].conversation_id, ends[i][0].request_id))
-        outcomes: list[BaseException | None] = list(await self._one_transaction(ends, one, order))
-        turns = [(i, next_turns[id(end)]) for i, end in enumerate(ends) if id(end) in next_turns]
-        turns = [(i, turn) for i, turn in turns if outcomes[i] is None]
-        if turns:
+        try:
+            async with self.engine.begin() as connection:
+                next_turns = await self._finish_set(connection, ends)
+        except Exception as exc:
+            if dependency_of(exc) is not None or len(ends) == 1:
+                return [exc] * len(ends)
+            log.warning("recording %d answers together failed; recording them one by one", len(ends), exc_info=True)
+            for i, end in enumerate(ends):
+                try:
+                    async with self.engine.begin() as connection:
+                        turn = (await self._finish_set(connection, [end])).get(0)
+                except Exception as exc:
+                    outcomes[i] = exc
+                    continue
+                if turn is not None:
+                    next_turns[i] = turn
+        if next_turns:
             try:
-                await self._enqueue_many([turn for _, turn in turns])
+                await self._enqueue_many(list(next_turns.values()))
             except Exception as exc:
-                for i, _ in turns:
+                for i in next_turns:
                     outcomes[i] = exc
         return outcomes
 
-    async def _finish_one(
-        self, connection: AsyncConnection, event: ReplyEvent, delivered_text: str, external_id: str | None
-    ) -> TurnRequest | None:
-        state = {
-            ReplyKind.FINAL: RequestState.ANSWERED,
-            ReplyKind.EXPIRED: RequestState.EXPIRED,
-            ReplyKind.FAILED: RequestState.FAILED,
-        }[event.kind]
+    async def _finish_set(
+        self, connection: AsyncConnection, ends: Sequence[tuple[ReplyEvent, str, str | None]]
+    ) -> dict[int, TurnRequest]:
+        """Record ``ends`` (one statement per table, whatever their number): each request's state, the answers,
+        and the conversations whose turn ended freed or given their next turn. The next turns, by index."""
         now = utcnow()
-        ended = await queries.end_request(connection, event.request_id, state, now)
-        if ended is None:  # forgotten, or recorded by an earlier try
-            return None
-        conversation_id, received_at = ended.conversation_id, ended.received_at
-        if event.kind is ReplyKind.FINAL:
-            await queries.add_answer(
-                connection,
-                conversation_id,
-                event.request_id,
-                text=delivered_text,
-                model=event.model or ended.model,
-                prompt_version=ended.prompt_version,
-                prompt_tokens=event.prompt_tokens,
-                completion_tokens=event.completion_tokens,
-                latency_ms=int((now - received_at).total_seconds() * 1000),
-                external_id=external_id,
-            )
-        after = await queries.conversation_after_turn(connection, conversation_id, event.request_id)
-        if after is None:
-            return None
-        channel, waiting = after
-        next_turn = await self._new_turn(connection, conversation_id, channel) if waiting else None
-        await queries.set_in_flight(connection, conversation_id, next_turn.request_id if next_turn else None)
-        return next_turn
+        first: dict[str, int] = {}  # a turn recorded twice in one batch counts once, as it would one by one
+        for i, (event, _, _) in enumerate(ends):
+            first.setdefault(event.request_id, i)
+        ended: dict[str, queries.EndedRequest] = {}
+        for state in {_ENDED_AS[ends[i][0].kind] for i in first.values()}:
+            ids = [rid for rid, i in first.items() if _ENDED_AS[ends[i][0].kind] is state]
+            ended.update(await queries.end_requests(connection, ids, state, now))
+        answers = []
+        for request_id, row in ended.items():
+            event, delivered_text, external_id = ends[first[request_id]]
+            if event.kind is ReplyKind.FINAL:
+                answers.append(
+                    queries.NewAnswer(
+                        row.conversation_id,
+                        request_id,
+                        delivered_text,
+                        event.model or row.model,
+                        row.prompt_version,
+                        event.prompt_tokens,
+                        event.completion_tokens,
+                        int((now - row.received_at).total_seconds() * 1000),
+                        external_id,
+                    )
+                )
+        if answers:
+            await queries.add_answers(connection, answers)
+        by_conversation: dict[int, set[str]] = {}
+        for request_id, row in ended.items():
+            by_conversation.setdefault(row.conversation_id, set()).add(request_id)
+        if not by_conversation:
+            return {}
+        after = await queries.conversations_after_turns(connection, by_conversation)
+        freed = [conversation_id for conversation_id, turn in after.items() if not turn.waiting]
+        if freed:
+            await queries.clear_in_flight(connection, freed)
+        next_turns: dict[int, TurnRequest] = {}
+        for conversation_id, turn in after.items():
+            if turn.waiting:
+                next_turn = await self._new_turn(connection, conversation_id, turn.channel)
+                await queries.set_in_flight(connection, conversation_id, next_turn.request_id)
+                next_turns[first[turn.request_id]] = next_turn
+        return next_turns
 
     # Housekeeping, run periodically by the delivery loop
 
@@ -739,6 +764,13 @@ async def _user(session: AsyncSession, channel: str, address: str) -> User:
 async def _language_of(session: AsyncSession, channel: str, address: str) -> str:
     language = await session.scalar(select(User.language).where(User.channel == channel, User.address == address))
     return language or "tg"
+
+
+_ENDED_AS = {
+    ReplyKind.FINAL: RequestState.ANSWERED,
+    ReplyKind.EXPIRED: RequestState.EXPIRED,
+    ReplyKind.FAILED: RequestState.FAILED,
+}
 
 
 def _target(request_id: str, row: queries.TargetRow | None) -> Target | None:

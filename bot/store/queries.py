@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Select, Table, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -313,92 +313,143 @@ async def queued_turns(
     return [(row[0], row[1]) for row in await connection.execute(statement)]
 
 
-async def claim_delivery(
-    connection: AsyncConnection, request_id: str, stale_before: datetime
-) -> tuple[TargetRow | None, RequestState | None]:
-    """Mark a request DELIVERING, unless answered already or held by a live claim: (where its reply goes, once
-    claimed; the state seen when not). On PostgreSQL one statement claims it and reads its target."""
-    claimable = requests.c.state.in_(WAITING_FOR_ANSWER) | (
-        (requests.c.state == RequestState.DELIVERING) & (requests.c.state_changed_at < stale_before)
-    )
-    claim = update(requests).where(requests.c.id == request_id, claimable)
-    claim = claim.values(state=RequestState.DELIVERING, state_changed_at=utcnow())
-    if connection.dialect.name == "postgresql":
-        joined = claim.where(requests.c.conversation_id == conversations.c.id, conversations.c.user_id == users.c.id)
-        row = (await connection.execute(joined.returning(*_TARGET))).first()
-        if row is not None:
-            return TargetRow(*row), RequestState.DELIVERING
-    elif (await connection.execute(claim.returning(requests.c.id))).first() is not None:
-        # SQLite's RETURNING names only the table it updates.
-        return await target(connection, request_id), RequestState.DELIVERING
-    state = await connection.scalar(select(requests.c.state).where(requests.c.id == request_id))
-    return None, cast(RequestState | None, state)
-
-
-async def target(connection: AsyncConnection, request_id: str, open_only: bool = False) -> TargetRow | None:
-    """Where the reply to ``request_id`` goes; with ``open_only``, None once it is no longer waiting."""
-    statement = (
+def _targets() -> Select[Any]:
+    return (
         select(*_TARGET)
         .join(conversations, conversations.c.id == requests.c.conversation_id)
         .join(users, users.c.id == conversations.c.user_id)
-        .where(requests.c.id == request_id)
-    )
-    if open_only:
-        statement = statement.where(requests.c.state.in_(WAITING_FOR_ANSWER))
-    row = (await connection.execute(statement)).first()
-    return TargetRow(*row) if row is not None else None
-
-
-async def end_request(
-    connection: AsyncConnection, request_id: str, state: RequestState, now: datetime
-) -> EndedRequest | None:
-    """Record how an open request ended; None when it was recorded already."""
-    statement = (
-        update(requests)
-        .where(requests.c.id == request_id, requests.c.state.in_(OPEN))
-        .values(state=state, finished_at=now, state_changed_at=now)
-        .returning(requests.c.conversation_id, requests.c.received_at, requests.c.model, requests.c.prompt_version)
-    )
-    row = (await connection.execute(statement)).first()
-    return EndedRequest(int(row[0]), row[1], row[2], row[3]) if row is not None else None
-
-
-async def add_answer(connection: AsyncConnection, conversation_id: int, request_id: str, **values: Any) -> None:
-    await connection.execute(
-        messages.insert().values(
-            conversation_id=conversation_id,
-            role=Role.ASSISTANT,
-            request_id=request_id,
-            answer_of=request_id,
-            created_at=utcnow(),
-            **values,
-        )
     )
 
 
-async def conversation_after_turn(
-    connection: AsyncConnection, conversation_id: int, request_id: str
-) -> tuple[str, bool] | None:
-    """When ``request_id`` is the conversation's turn in flight (locked): (the user's channel, whether messages
-    wait for the next turn of an active conversation); else None."""
-    statement = (
-        select(conversations.c.in_flight_request_id, conversations.c.active, users.c.channel)
-        .join(users, users.c.id == conversations.c.user_id)
-        .where(conversations.c.id == conversation_id)
-        .with_for_update(of=conversations)
+_TARGETS_OF = _targets().add_columns(requests.c.id).where(requests.c.id.in_(bindparam("request_ids", expanding=True)))
+_OPEN_TARGETS = _TARGETS_OF.where(requests.c.state.in_(WAITING_FOR_ANSWER))
+_STATES_OF = select(requests.c.id, requests.c.state).where(requests.c.id.in_(bindparam("request_ids", expanding=True)))
+_CLAIMS = (
+    update(requests)
+    .where(
+        requests.c.id.in_(bindparam("request_ids", expanding=True)),
+        requests.c.state.in_(WAITING_FOR_ANSWER)
+        | ((requests.c.state == RequestState.DELIVERING) & (requests.c.state_changed_at < bindparam("stale_before"))),
     )
-    row = (await connection.execute(statement)).first()
-    if row is None or row[0] != request_id:
-        return None
-    if not row[1]:
-        return str(row[2]), False
-    waiting = await connection.scalar(
-        select(messages.c.id)
-        .where(
-            messages.c.conversation_id == conversation_id,
-            messages.c.role == Role.USER,
-            messages.c.request_id.is_(None),
-        )
-        .limit(1)
+    .values(state=RequestState.DELIVERING, state_changed_at=bindparam("now"))
+)
+# On PostgreSQL the claim reads its targets too; SQLite's RETURNING names only the table it updates.
+_CLAIMS_WITH_TARGETS = _CLAIMS.where(
+    requests.c.conversation_id == conversations.c.id, conversations.c.user_id == users.c.id
+).returning(*_TARGET, requests.c.id)
+_CLAIMED_IDS = _CLAIMS.returning(requests.c.id)
+
+
+async def targets(
+    connection: AsyncConnection, request_ids: Sequence[str], open_only: bool = False
+) -> dict[str, TargetRow]:
+    """Where the replies to ``request_ids`` go, by request id; with ``open_only``, only of those still waiting
+    for their answer."""
+    rows = await connection.execute(_OPEN_TARGETS if open_only else _TARGETS_OF, {"request_ids": list(request_ids)})
+    return {row[-1]: TargetRow(*row[:-1]) for row in rows}
+
+
+async def claim_deliveries(
+    connection: AsyncConnection, request_ids: Sequence[str], stale_before: datetime
+) -> dict[str, TargetRow]:
+    """Mark requests DELIVERING, except those answered already or held by a live claim (changed after
+    ``stale_before``): where the replies of the claimed ones go, by request id."""
+    values = {"request_ids": list(request_ids), "stale_before": stale_before, "now": utcnow()}
+    if connection.dialect.name == "postgresql":
+        rows = await connection.execute(_CLAIMS_WITH_TARGETS, values)
+        return {row[-1]: TargetRow(*row[:-1]) for row in rows}
+    claimed = [row[0] for row in await connection.execute(_CLAIMED_IDS, values)]
+    return await targets(connection, claimed) if claimed else {}
+
+
+async def states_of(connection: AsyncConnection, request_ids: Sequence[str]) -> dict[str, RequestState]:
+    rows = await connection.execute(_STATES_OF, {"request_ids": list(request_ids)})
+    return {row[0]: row[1] for row in rows}
+
+
+_END_REQUESTS = (
+    update(requests)
+    .where(requests.c.id.in_(bindparam("request_ids", expanding=True)), requests.c.state.in_(OPEN))
+    .values(
+        state=bindparam("state", type_=requests.c.state.type),
+        finished_at=bindparam("finished_at"),
+        state_changed_at=bindparam("changed_at"),
     )
-    return str(row[2]), waiting is not None
+    .returning(
+        requests.c.id, requests.c.conversation_id, requests.c.received_at, requests.c.model, requests.c.prompt_version
+    )
+)
+_TURNS_IN_FLIGHT = (
+    select(conversations.c.id, conversations.c.in_flight_request_id, conversations.c.active, users.c.channel)
+    .join(users, users.c.id == conversations.c.user_id)
+    .where(conversations.c.id.in_(bindparam("conversation_ids", expanding=True)))
+    .order_by(conversations.c.id)  # the order in which accepts lock them too
+    .with_for_update(of=conversations)
+)
+_WAITING_IN = (
+    select(messages.c.conversation_id)
+    .distinct()
+    .where(
+        messages.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+        messages.c.role == Role.USER,
+        messages.c.request_id.is_(None),
+    )
+)
+_CLEAR_IN_FLIGHT = (
+    update(conversations)
+    .where(conversations.c.id.in_(bindparam("conversation_ids", expanding=True)))
+    .values(in_flight_request_id=None)
+)
+
+
+async def end_requests(
+    connection: AsyncConnection, request_ids: Sequence[str], state: RequestState, now: datetime
+) -> dict[str, EndedRequest]:
+    """Record how open requests ended, by request id; those recorded already (or unknown) are left out."""
+    values = {"request_ids": list(request_ids), "state": state, "finished_at": now, "changed_at": now}
+    return {row[0]: EndedRequest(*row[1:]) for row in await connection.execute(_END_REQUESTS, values)}
+
+
+class NewAnswer(NamedTuple):
+    conversation_id: int
+    request_id: str
+    text: str
+    model: str | None
+    prompt_version: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int
+    external_id: str | None
+
+
+async def add_answers(connection: AsyncConnection, added: Sequence[NewAnswer]) -> None:
+    now = utcnow()
+    values = [
+        {**answer._asdict(), "role": Role.ASSISTANT, "answer_of": answer.request_id, "created_at": now}
+        for answer in added
+    ]
+    await connection.execute(_ADD_MESSAGE, values)
+
+
+class AfterTurn(NamedTuple):
+    request_id: str  # the turn that was in flight, and has ended
+    channel: str  # the user's
+    waiting: bool  # messages wait for the next turn of an active conversation
+
+
+async def conversations_after_turns(
+    connection: AsyncConnection, ended: Mapping[int, Collection[str]]
+) -> dict[int, AfterTurn]:
+    """Of the conversations whose turn in flight is among ``ended[conversation_id]`` (locked): what follows."""
+    rows = [
+        row
+        for row in await connection.execute(_TURNS_IN_FLIGHT, {"conversation_ids": sorted(ended)})
+        if row[1] in ended[row[0]]
+    ]
+    active = [row[0] for row in rows if row[2]]
+    waiting = set((await connection.scalars(_WAITING_IN, {"conversation_ids": active})).all()) if active else set()
+    return {row[0]: AfterTurn(row[1], str(row[3]), row[0] in waiting) for row in rows}
+
+
+async def clear_in_flight(connection: AsyncConnection, conversation_ids: Collection[int]) -> None:
+    await connection.execute(_CLEAR_IN_FLIGHT, {"conversation_ids": list(conversation_ids)})

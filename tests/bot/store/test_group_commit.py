@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.pipeline import DeliveryInProgress, Inbound, Outcome
 from bot.services import Services
 from bot.store.group_commit import GroupCommit
-from bot.store.models import Request, RequestState
+from bot.store.models import Message, Request, RequestState
 from inference.queue import ReplyEvent, ReplyKind, RequestQueue, TurnRequest
 from tests.bot.conftest import make_services
 from tests.support.stack import eventually, queued
@@ -127,6 +127,54 @@ async def test_answers_recorded_together_free_their_conversations_and_queue_what
     assert all([m.content for m in t.messages[1:]] == ["Саволи якум", "Ҷавоб", "Саволи дуюм"] for t in follow_ups)
     answered = [s for rid, s in (await states(services)).items() if rid in request_ids]
     assert answered == [RequestState.ANSWERED] * 6
+
+
+async def test_an_answer_the_database_refuses_fails_alone_and_the_others_are_recorded(services: Services) -> None:
+    pipeline = services.pipeline
+    accepted = await asyncio.gather(
+        *(pipeline.accept(Inbound("telegram", str(1300 + i), "Салом", f"b-{i}")) for i in range(4))
+    )
+    good, bad, expired, twice = [r.request_id for r in accepted if r.request_id is not None]
+    ends = [
+        (ReplyEvent(good, 0, "telegram", ReplyKind.FINAL, text="Ҷавоб"), "Ҷавоб"),
+        (ReplyEvent(bad, 0, "telegram", ReplyKind.FINAL, text="Ҷа\x00воб"), "Ҷа\x00воб"),  # PostgreSQL takes no NUL
+        (ReplyEvent(expired, 0, "telegram", ReplyKind.EXPIRED), ""),
+        (ReplyEvent(twice, 0, "telegram", ReplyKind.FINAL, text="Ҷавоб"), "Ҷавоб"),
+        (ReplyEvent(twice, 0, "telegram", ReplyKind.FINAL, text="Ҷавоб"), "Ҷавоб"),
+    ]
+    finishes_before = pipeline.finishes.batches
+
+    outcomes = await asyncio.gather(*(pipeline.finish(event, text) for event, text in ends), return_exceptions=True)
+
+    assert pipeline.finishes.batches == finishes_before + 1
+    assert [isinstance(o, DBAPIError) for o in outcomes] == [False, True, False, False, False]
+    stored = await states(services)
+    assert [stored[good], stored[expired], stored[twice]] == [RequestState.ANSWERED, RequestState.EXPIRED] + [
+        RequestState.ANSWERED
+    ]
+    # Left for another try, as if it had never been recorded (its QUEUED mark comes after the caller's answer).
+    assert stored[bad] in (RequestState.PENDING_ENQUEUE, RequestState.QUEUED)
+    async with services.sessions() as session:
+        answers = (await session.scalars(select(Message.answer_of).where(Message.answer_of.is_not(None)))).all()
+    assert sorted(answers) == sorted([good, twice])
+
+
+async def test_the_first_previews_of_many_answers_find_their_chats_in_one_lookup(services: Services) -> None:
+    pipeline = services.pipeline
+    accepted = await asyncio.gather(
+        *(pipeline.accept(Inbound("telegram", str(1200 + i), "Салом", f"t-{i}")) for i in range(8))
+    )
+    request_ids = [r.request_id for r in accepted if r.request_id is not None]
+    await pipeline.finish(ReplyEvent(request_ids[0], 0, "telegram", ReplyKind.FINAL, text="Ҷавоб"), "Ҷавоб")
+    lookups_before = pipeline.lookups.batches
+
+    targets = await asyncio.gather(*(pipeline.target(rid) for rid in [*request_ids, request_ids[1], "no-such"]))
+
+    assert pipeline.lookups.batches == lookups_before + 1
+    assert targets[0] is None  # answered already: no preview goes out any more
+    assert [t.address if t else None for t in targets[1:8]] == [str(1200 + i) for i in range(1, 8)]
+    assert targets[8] == targets[1]  # asked twice in one batch, found once
+    assert targets[9] is None
 
 
 async def test_calls_arriving_during_a_batch_make_the_next_one_and_none_is_left_waiting() -> None:

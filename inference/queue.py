@@ -136,12 +136,21 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# KEYS: the reply stream, the request stream; ARGV: the event, the replies' length cap, the group, the entry.
+_REPLY_AND_ACK = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[1])
+redis.call('XACK', KEYS[2], ARGV[3], ARGV[4])
+redis.call('XDEL', KEYS[2], ARGV[4])
+"""
+
+
 class RequestQueue:
     """Typed access to the streams; one instance per process, around one Redis connection pool."""
 
     def __init__(self, redis: Redis, names: StreamNames | None = None) -> None:
         self.redis = redis
         self.names = names or StreamNames()
+        self._reply_and_ack = redis.register_script(_REPLY_AND_ACK)  # by its hash; loaded again after a restart
 
     async def ensure_group(self, stream: str, group: str) -> None:
         try:
@@ -238,11 +247,12 @@ class RequestQueue:
         if entry_ids:
             await self.redis.xclaim(self.names.requests, WORKERS_GROUP, consumer, 0, list(entry_ids), justid=True)
 
-    async def ack(self, entry_id: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.names.requests, WORKERS_GROUP, entry_id)
-            pipe.xdel(self.names.requests, entry_id)
-            await pipe.execute()
+    async def reply_and_ack(self, event: ReplyEvent, stream: str, entry_id: str) -> None:
+        """A request's last reply event and its ack in one round trip. A script, not MULTI: a transaction runs
+        the commands after one that fails, and a request must never be acked without its reply."""
+        await self._reply_and_ack(
+            keys=[stream, self.names.requests], args=[event.to_json(), REPLIES_MAXLEN, WORKERS_GROUP, entry_id]
+        )
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         await self.redis.xadd(

@@ -165,8 +165,7 @@ class Worker:
                 await self._dead_letter(delivery, f"model server refused the request: HTTP {exc.status}")
                 return
             # An answer is worth waiting for Redis to come back; a retry would generate it all again.
-            await self._settle(request, lambda: self._publish(request, ReplyKind.FINAL, generation))
-            await self._settle(request, lambda: self.queue.ack(delivery.entry_id))
+            await self._settle(request, lambda: self._publish(request, ReplyKind.FINAL, generation, ack=delivery))
             self.metrics.requests.labels("answered").inc()
         except Exception:
             # Left pending: another attempt (here or on another worker) follows after the visibility timeout.
@@ -250,7 +249,15 @@ class Worker:
         self.metrics.prompt_tokens.inc(result.prompt_tokens)
         return result
 
-    async def _publish(self, request: TurnRequest, kind: ReplyKind, generation: Generation, seq: int = 0) -> None:
+    async def _publish(
+        self,
+        request: TurnRequest,
+        kind: ReplyKind,
+        generation: Generation,
+        seq: int = 0,
+        ack: Delivery | None = None,
+    ) -> None:
+        """Publish a reply event; with ``ack``, the request's last, acked with it."""
         event = ReplyEvent(
             request_id=request.request_id,
             conversation_id=request.conversation_id,
@@ -266,20 +273,21 @@ class Worker:
             generation_seconds=generation.seconds,
             finish_reason=generation.finish_reason,
         )
-        await self.queue.publish(event, request.reply_stream)
+        if ack is not None:
+            await self.queue.reply_and_ack(event, request.reply_stream, ack.entry_id)
+        else:
+            await self.queue.publish(event, request.reply_stream)
 
     async def _expired(self, delivery: Delivery) -> None:
         request = delivery.request
-        await self._settle(request, lambda: self._publish(request, ReplyKind.EXPIRED, Generation()))
-        await self._settle(request, lambda: self.queue.ack(delivery.entry_id))
+        await self._settle(request, lambda: self._publish(request, ReplyKind.EXPIRED, Generation(), ack=delivery))
         self.metrics.requests.labels("expired").inc()
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         request = delivery.request
         log.error("request %s dead-lettered: %s", request.request_id, reason)
         await self._settle(request, lambda: self.queue.dead_letter(delivery, reason))
-        await self._settle(request, lambda: self._publish(request, ReplyKind.FAILED, Generation()))
-        await self._settle(request, lambda: self.queue.ack(delivery.entry_id))
+        await self._settle(request, lambda: self._publish(request, ReplyKind.FAILED, Generation(), ack=delivery))
         self.metrics.requests.labels("dead_letter").inc()
 
     async def _settle(self, request: TurnRequest, call: Callable[[], Awaitable[object]]) -> None:

@@ -26,6 +26,7 @@ from bot.reading import render
 from bot.sent_marks import SentMarks
 from bot.texts import T, text
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind, RequestQueue
+from soro.group_commit import GroupCommit
 from soro.metrics import BotMetrics
 from soro.outage import DATABASE, REDIS, Backoff, Outages, describe, outages, pause
 from soro.settings import Settings
@@ -67,6 +68,8 @@ class DeliveryLoop:
         self.first_visible: dict[str, float] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.claimed: set[str] = set()  # finals whose claim in SQL this loop holds while it sends them
+        # Events handled at the same moment (the first previews of many answers) are acked in one round trip.
+        self.acks: GroupCommit[tuple[str, str], None] = GroupCommit(queue.ack_replies, linger=0, max_batch=256)
         self.lease_seconds = 60.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -110,7 +113,7 @@ class DeliveryLoop:
                     pending_after = events[-1][0] if events else None
                 for entry_id, event in events:
                     if event is None:  # deleted from the stream meanwhile: nothing left to deliver
-                        await self.queue.ack_reply(stream, entry_id)
+                        await self.acks.submit((stream, entry_id))
             for entry_id, event in events:
                 if event is not None:
                     await self.slots.acquire()
@@ -141,7 +144,7 @@ class DeliveryLoop:
                         else:
                             await self._final(event, self.lease_seconds if lease is None else lease)
                     if stream is not None and entry_id is not None:
-                        await self.queue.ack_reply(stream, entry_id)
+                        await self.acks.submit((stream, entry_id))
                     return
                 except Exception as exc:
                     if self.outages.failed(exc) is None:

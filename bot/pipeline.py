@@ -28,10 +28,10 @@ from bot.limits import UserLimits, Verdict
 from bot.reading import SCRIPTS, answers_in_latin, read
 from bot.routing import model_for, prompt_version
 from bot.store import queries
-from bot.store.group_commit import GroupCommit
 from bot.store.models import Conversation, InboundKey, Message, Request, RequestState, User, utcnow
 from bot.texts import LANGUAGES, T, text
 from inference.queue import ChatMessage, ReplyEvent, ReplyKind, RequestQueue, TurnRequest
+from soro.group_commit import GroupCommit
 from soro.metrics import BotMetrics
 from soro.outage import dependency_of
 from soro.settings import Settings

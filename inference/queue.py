@@ -265,6 +265,26 @@ class RequestQueue:
     async def publish(self, event: ReplyEvent, stream: str) -> None:
         await self.redis.xadd(stream, {"data": event.to_json()}, maxlen=REPLIES_MAXLEN, approximate=True)
 
+    async def publish_many(self, replies: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
+        """Reply events in one round trip (two when some are a request's last), each (event, its stream, the
+        request entry acked with it when it is the request's last); each succeeds or fails on its own."""
+        if len(replies) == 1:
+            [(event, stream, entry_id)] = replies
+            await (self.publish(event, stream) if entry_id is None else self.reply_and_ack(event, stream, entry_id))
+            return [None]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event, stream, entry_id in replies:
+                if entry_id is None:
+                    pipe.xadd(stream, {"data": event.to_json()}, maxlen=REPLIES_MAXLEN, approximate=True)
+                else:
+                    await self._reply_and_ack(
+                        keys=[stream, self.names.requests],
+                        args=[event.to_json(), REPLIES_MAXLEN, WORKERS_GROUP, entry_id],
+                        client=pipe,
+                    )
+            results = await pipe.execute(raise_on_error=False)
+        return [result if isinstance(result, BaseException) else None for result in results]
+
     async def read_replies(
         self, stream: str, consumer: str, count: int, block_ms: int, pending_after: str | None = None
     ) -> list[tuple[str, ReplyEvent | None]]:
@@ -284,8 +304,14 @@ class RequestQueue:
         result = await self.redis.xautoclaim(stream, DELIVERY_GROUP, consumer, min_idle_ms, start_id="0-0", count=100)
         return [(_s(e), ReplyEvent.from_json(f[b"data"])) for e, f in result[1] if f]
 
-    async def ack_reply(self, stream: str, entry_id: str) -> None:
+    async def ack_replies(self, entries: Sequence[tuple[str, str]]) -> list[BaseException | None]:
+        """Ack and remove reply events, each (its stream, its entry id), all in one round trip."""
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(stream, DELIVERY_GROUP, entry_id)
-            pipe.xdel(stream, entry_id)
+            for stream, entry_ids in by_stream.items():
+                pipe.xack(stream, DELIVERY_GROUP, *entry_ids)
+                pipe.xdel(stream, *entry_ids)
             await pipe.execute()
+        return [None] * len(entries)

@@ -33,6 +33,7 @@ from inference.queue import (
     TurnRequest,
     redis_client,
 )
+from soro.group_commit import GroupCommit
 from soro.loop import settle_heap
 from soro.metrics import WorkerMetrics
 from soro.outage import REDIS, Backoff, outages
@@ -79,6 +80,11 @@ class Worker:
         self.concurrency = settings.worker_concurrency
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.outages = outages(metrics.dependencies, "worker", (REDIS,))
+        # Answers in flight get their tokens in the same steps of the model, so their previews come together:
+        # those published while a round trip is under way share the next one.
+        self.replies: GroupCommit[tuple[ReplyEvent, str, str | None], None] = GroupCommit(
+            self.queue.publish_many, linger=0, max_batch=256
+        )
         self.metrics.capacity.set(self.concurrency)
         self.metrics.prime(llm_error_kinds=UNAVAILABLE_KINDS)
 
@@ -273,10 +279,7 @@ class Worker:
             generation_seconds=generation.seconds,
             finish_reason=generation.finish_reason,
         )
-        if ack is not None:
-            await self.queue.reply_and_ack(event, request.reply_stream, ack.entry_id)
-        else:
-            await self.queue.publish(event, request.reply_stream)
+        await self.replies.submit((event, request.reply_stream, ack.entry_id if ack is not None else None))
 
     async def _expired(self, delivery: Delivery) -> None:
         request = delivery.request

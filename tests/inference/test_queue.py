@@ -71,3 +71,25 @@ async def test_a_reply_redis_refuses_leaves_its_request_pending_for_another_try(
 
     assert (await queue.redis.xpending(queue.names.requests, WORKERS_GROUP))["pending"] == 1
     assert await queue.redis.xlen(queue.names.requests) == 1
+
+
+async def test_replies_published_together_succeed_or_fail_each_on_its_own(queue: RequestQueue) -> None:
+    answered, refused = await taken(queue), await taken(queue)
+    refused_stream = queue.names.replies("refused")
+    await queue.redis.set(refused_stream, "not a stream")
+    preview = ReplyEvent(answered.request.request_id, 1, "test", ReplyKind.PARTIAL, text="Ҷа", seq=1)
+    stream = answered.request.reply_stream
+
+    outcomes = await queue.publish_many(
+        [
+            (preview, stream, None),
+            (final(answered), stream, answered.entry_id),
+            (final(refused), refused_stream, refused.entry_id),
+        ]
+    )
+
+    assert outcomes[:2] == [None, None] and isinstance(outcomes[2], ResponseError)
+    kinds = [ReplyEvent.from_json(fields[b"data"]).kind for _, fields in await queue.redis.xrange(stream)]
+    assert kinds == [ReplyKind.PARTIAL, ReplyKind.FINAL]
+    [still_pending] = await queue.redis.xpending_range(queue.names.requests, WORKERS_GROUP, "-", "+", 10)
+    assert still_pending["message_id"].decode() == refused.entry_id

@@ -12,7 +12,6 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.pipeline import DeliveryInProgress, Inbound, Outcome
 from bot.services import Services
-from bot.store.group_commit import GroupCommit
 from bot.store.models import Message, Request, RequestState
 from inference.queue import ReplyEvent, ReplyKind, RequestQueue, TurnRequest
 from tests.bot.conftest import make_services
@@ -174,37 +173,6 @@ async def test_the_first_previews_of_many_answers_find_their_chats_in_one_lookup
     assert [t.address if t else None for t in targets[1:8]] == [str(1200 + i) for i in range(1, 8)]
     assert targets[8] == targets[1]  # asked twice in one batch, found once
     assert targets[9] is None
-
-
-async def test_calls_arriving_during_a_batch_make_the_next_one_and_none_is_left_waiting() -> None:
-    batches: list[list[int]] = []
-
-    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
-        batches.append(list(jobs))
-        await asyncio.sleep(0.01)  # a commit
-        return [ValueError(job) if job == 13 else job * 2 for job in jobs]
-
-    group: GroupCommit[int, int] = GroupCommit(run, linger=0.001, max_batch=8, concurrency=2)
-    first = [asyncio.ensure_future(group.submit(job)) for job in range(10)]
-    await asyncio.sleep(0.005)  # while the first batches commit
-    later = [asyncio.ensure_future(group.submit(job)) for job in range(10, 20)]
-    results = await asyncio.gather(*first, *later, return_exceptions=True)
-    assert results[:13] == [job * 2 for job in range(13)] and isinstance(results[13], ValueError)
-    assert results[14:] == [job * 2 for job in range(14, 20)]
-    assert max(len(batch) for batch in batches) <= 8 and len(batches) < 20
-    # Calls that come one by one, each as the previous batch ends, are all answered.
-    for job in range(100, 150):
-        assert await asyncio.wait_for(group.submit(job), 1) == job * 2
-    assert group.draining == 0
-
-
-async def test_a_failed_batch_fails_each_of_its_callers() -> None:
-    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
-        raise ConnectionError("database went away")
-
-    group: GroupCommit[int, int] = GroupCommit(run)
-    results = await asyncio.gather(*(group.submit(job) for job in range(3)), return_exceptions=True)
-    assert all(isinstance(r, ConnectionError) for r in results)
 
 
 class FrozenQueue(RequestQueue):

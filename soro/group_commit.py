@@ -1,11 +1,13 @@
-"""Group commit: calls that arrive together share one transaction (the idea of PostgreSQL's ``commit_delay``).
+"""Group commit: calls that arrive together share one transaction (the idea of PostgreSQL's ``commit_delay``),
+or one Redis pipeline.
 
 A caller hands in a job and waits for its own result. The first job of a batch waits ``linger`` seconds for
 others (or until ``max_batch`` are in), then one ``run`` call does them all: one transaction, one commit, one
 Redis pipeline. While a batch runs, the next one gathers, so under load batches grow by themselves and at rest
-a lone call waits only ``linger``. With ``concurrency`` above one, that many batches run at once, each in its
-own transaction: round trips to the database, not its CPU, bound a single batch of sequential statements. ``run`` answers each job on its own: a result or the exception that job
-alone failed with; an exception from ``run`` itself fails the whole batch.
+a lone call waits only ``linger`` (with none, it goes at once and only calls made meanwhile wait for it). With
+``concurrency`` above one, that many batches run at once, each in its own transaction: round trips to the
+database, not its CPU, bound a single batch of sequential statements. ``run`` answers each job on its own: a
+result or the exception that job alone failed with; an exception from ``run`` itself fails the whole batch.
 """
 
 from __future__ import annotations

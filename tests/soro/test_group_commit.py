@@ -1,0 +1,60 @@
+"""Group commit on its own: calls that arrive together share one run, and each caller hears its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from soro.group_commit import GroupCommit
+
+
+async def test_calls_arriving_during_a_batch_make_the_next_one_and_none_is_left_waiting() -> None:
+    batches: list[list[int]] = []
+
+    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(jobs))
+        await asyncio.sleep(0.01)  # a commit
+        return [ValueError(job) if job == 13 else job * 2 for job in jobs]
+
+    group: GroupCommit[int, int] = GroupCommit(run, linger=0.001, max_batch=8, concurrency=2)
+    first = [asyncio.ensure_future(group.submit(job)) for job in range(10)]
+    await asyncio.sleep(0.005)  # while the first batches commit
+    later = [asyncio.ensure_future(group.submit(job)) for job in range(10, 20)]
+    results = await asyncio.gather(*first, *later, return_exceptions=True)
+    assert results[:13] == [job * 2 for job in range(13)] and isinstance(results[13], ValueError)
+    assert results[14:] == [job * 2 for job in range(14, 20)]
+    assert max(len(batch) for batch in batches) <= 8 and len(batches) < 20
+    # Calls that come one by one, each as the previous batch ends, are all answered.
+    for job in range(100, 150):
+        assert await asyncio.wait_for(group.submit(job), 1) == job * 2
+    assert group.draining == 0
+
+
+async def test_a_failed_batch_fails_each_of_its_callers() -> None:
+    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
+        raise ConnectionError("database went away")
+
+    group: GroupCommit[int, int] = GroupCommit(run)
+    results = await asyncio.gather(*(group.submit(job) for job in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+
+
+async def test_without_linger_a_lone_call_runs_at_once_and_calls_made_meanwhile_go_together() -> None:
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(jobs))
+        await release.wait()  # a round trip under way
+        return list(jobs)
+
+    group: GroupCommit[int, int] = GroupCommit(run, linger=0)
+    lone = asyncio.ensure_future(group.submit(0))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert batches == [[0]]  # nobody waited for company
+    meanwhile = [asyncio.ensure_future(group.submit(job)) for job in range(1, 6)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(lone, *meanwhile) == [0, 1, 2, 3, 4, 5]
+    assert batches == [[0], [1, 2, 3, 4, 5]]

@@ -87,7 +87,9 @@ async def direct(
     async def one() -> tuple[float, int]:
         started = time.perf_counter()
         tokens = 0
-        async for delta in stream_chat(client, settings.llm_model, messages, settings.llm_max_tokens, 0.0):
+        async for delta in stream_chat(
+            client, settings.llm_model, messages, settings.llm_max_tokens, 0.0, settings.llm_stream_interval
+        ):
             tokens = delta.completion_tokens or tokens
         return time.perf_counter() - started, tokens
 
@@ -135,6 +137,7 @@ async def model_server(args: argparse.Namespace, settings: Settings) -> AsyncIte
 
 async def main(args: argparse.Namespace) -> None:
     base = Settings()
+    args.stream_interval = args.stream_interval or base.llm_stream_interval
     async with model_server(args, base) as (base_url, model):
         with tempfile.TemporaryDirectory(prefix="soro-bench-db-") as folder:
             database_url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
@@ -146,6 +149,7 @@ async def main(args: argparse.Namespace) -> None:
                     "llm_model": model,
                     "llm_temperature": 0.0,
                     "llm_max_tokens": args.max_tokens,
+                    "llm_stream_interval": args.stream_interval,
                     "stream_prefix": f"bench-{uuid.uuid4().hex[:8]}",
                     "worker_concurrency": max(args.concurrency),
                     "backlog_limit": 10_000,
@@ -245,7 +249,10 @@ def _totals(metrics: WorkerMetrics) -> dict[str, float]:
 
 
 def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace) -> None:
-    print(f"\nmax_tokens={args.max_tokens}, {args.requests} requests per concurrency level, greedy decoding\n")
+    print(
+        f"\nmax_tokens={args.max_tokens}, {args.requests} requests per concurrency level, greedy decoding, "
+        f"{args.stream_interval} tokens per streamed event\n"
+    )
     header = (
         "| concurrent | direct p50 s | pipeline p50 s | latency overhead | direct tok/s | pipeline tok/s "
         "| throughput ratio |"
@@ -285,6 +292,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--requests", type=int, default=128, help="requests per concurrency level")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--stream-interval", type=int, help="tokens per streamed event, both sides (default: SORO_LLM_STREAM_INTERVAL)"
+    )
     return parser.parse_args()
 
 

@@ -95,8 +95,10 @@ async def stream_chat(
     messages: Sequence[ChatMessage],
     max_tokens: int,
     temperature: float,
+    stream_interval: int = 1,
 ) -> AsyncGenerator[Delta]:
-    """The answer as it is generated; the last delta carries the token usage.
+    """The answer as it is generated, ``stream_interval`` tokens a delta after the first (vLLM's field, sent
+    only above 1); the last delta carries the token usage.
 
     Failures before the answer begins raise ``ModelUnavailable`` or ``ModelRefused``; a connection lost in
     the middle of an answer raises aiohttp's own error (the request is left to another attempt).
@@ -109,6 +111,8 @@ async def stream_chat(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if stream_interval > 1:
+        body["stream_interval"] = stream_interval
     data = json.dumps(body, ensure_ascii=False).encode()
     try:
         response = await client._http().post(f"{client.base_url}/chat/completions", data=data)

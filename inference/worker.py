@@ -213,6 +213,7 @@ class Worker:
             request.messages,
             request.max_tokens,
             self.settings.llm_temperature,
+            self.settings.llm_stream_interval,
         )
         async for delta in deltas:
             if delta.completion_tokens is not None:

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = SecretStr("EMPTY")
     llm_temperature: float = 0.7
     llm_max_tokens: int = 512
+    # Tokens per streamed event (vLLM's ``stream_interval``; the first token always comes at once). Previews
+    # are paced at ``partial_interval_seconds`` anyway, and every event costs the worker and the model server
+    # CPU. 1: an event per token, and the field is left out (for servers that do not know it).
+    llm_stream_interval: int = Field(default=8, ge=1)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     # A second served model that answers a stable share of conversations (off while the model name is empty).
     llm_candidate_model: str = ""

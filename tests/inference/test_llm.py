@@ -23,6 +23,7 @@ from inference.worker import llm_client
 from soro.ports import free_port
 from soro.settings import Settings
 from tests.support.model_stream import answer_body, completions_server, stream
+from tests.support.vllm import ServedModel
 
 # Characters that str.splitlines() takes for line ends, as a model may write them inside an answer.
 PIECES = ["Салом", "\u2028дунё", "\x85!", " Ҳа\u2029", "\x1cнеки"]
@@ -113,3 +114,23 @@ async def test_no_server_is_worth_a_retry() -> None:
     finally:
         await client.close()
     assert caught.value.kind == CONNECTION
+
+
+@pytest.mark.slow
+async def test_vllm_sends_a_group_of_tokens_an_event_and_the_answer_is_the_same(vllm_server: ServedModel) -> None:
+    client = llm_client(Settings(), vllm_server.base_url)
+    messages = [ChatMessage("system", "Ту Соро ҳастӣ."), ChatMessage("user", "Дар бораи кӯҳҳои Помир нақл кунед.")]
+
+    async def answer(interval: int) -> tuple[str, int, int]:
+        deltas = [d async for d in stream_chat(client, vllm_server.model, messages, 48, 0.0, interval)]
+        tokens = next(d.completion_tokens for d in deltas if d.completion_tokens is not None)
+        return "".join(d.text for d in deltas), sum(bool(d.text) for d in deltas), tokens
+
+    try:
+        each, each_events, tokens = await answer(1)
+        grouped, grouped_events, grouped_tokens = await answer(8)
+    finally:
+        await client.close()
+    assert tokens > 16, "the model stopped too soon to tell"
+    assert (grouped, grouped_tokens) == (each, tokens)  # greedy: the same answer, only in fewer events
+    assert grouped_events <= tokens // 8 + 2 < each_events

@@ -177,15 +177,16 @@ class WatchedQueue(RequestQueue):
         # Conversations are numbered in the order they were opened, the same on every link.
         return self.lengths[(request.conversation_id - 1) % len(self.lengths)]
 
-    async def publish(self, event: ReplyEvent, stream: str) -> None:
-        if event.kind is ReplyKind.FINAL:
-            # Published as the generation ended: step back to its first token.
-            self.first_token_at[event.request_id] = (
-                event.created_at - event.generation_seconds + event.first_token_seconds
-            )
-            asked = self.asked.get(event.request_id, 0)
-            self.generated.setdefault(asked, []).append((event.completion_tokens, event.finish_reason))
-        await super().publish(event, stream)
+    async def publish_many(self, replies: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
+        for event, _, _ in replies:
+            if event.kind is ReplyKind.FINAL:
+                # Published as the generation ended: step back to its first token.
+                self.first_token_at[event.request_id] = (
+                    event.created_at - event.generation_seconds + event.first_token_seconds
+                )
+                asked = self.asked.get(event.request_id, 0)
+                self.generated.setdefault(asked, []).append((event.completion_tokens, event.finish_reason))
+        return await super().publish_many(replies)
 
 
 @asynccontextmanager
@@ -246,6 +247,8 @@ async def run_link(
         partial_min_chars=SETTINGS_DEFAULTS["partial_min_chars"].default,
         telegram_chat_rate=SETTINGS_DEFAULTS["telegram_chat_rate"].default,
         worker_concurrency=args.concurrency,
+        # The model's pace is imitated in bytes a second of one event a token (SSE_BYTES_PER_TOKEN).
+        llm_stream_interval=1,
     )
     shape = link.shape(seed)
     async with (

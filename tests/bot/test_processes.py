@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -34,10 +35,12 @@ CHATS = [3000 + i for i in range(24)]
 class TwiceQueue(RequestQueue):
     """Every final reply event is written twice, as a worker that regenerates a request writes it again."""
 
-    async def publish(self, event: ReplyEvent, stream: str) -> None:
-        await super().publish(event, stream)
-        if event.kind.is_final:
-            await super().publish(event, stream)
+    async def publish_many(self, replies: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
+        outcomes = await super().publish_many(replies)
+        for event, stream, _ in replies:
+            if event.kind.is_final:
+                await super().publish(event, stream)
+        return outcomes
 
 
 async def test_two_processes_on_one_port_accept_and_answer_each_user_once(

@@ -13,9 +13,10 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +40,8 @@ from tajik import normalize
 
 log = logging.getLogger(__name__)
 
+Item = TypeVar("Item")
+Out = TypeVar("Out")
 # How long a turn in the stream may still read PENDING_ENQUEUE: far below housekeeping's 5 s, long enough for
 # the marks of many batches to share one transaction.
 QUEUED_MARK_LINGER_SECONDS = 0.05
@@ -230,26 +233,42 @@ class Pipeline:
     async def _store_batch(
         self, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
     ) -> list[_Done | BaseException]:
-        """Store the batch in one transaction of set statements. When that fails for another reason than an
-        outage (one message's row refused, say), each message is stored in a transaction of its own, so only
-        the bad one fails."""
+        async def store(connection: AsyncConnection, batch: Sequence[_Arrival]) -> list[_Done]:
+            return await self._store_rounds(connection, batch, verdicts, backlog)
+
+        def stored(done: _Done) -> None:  # stored alone: the next message sees its turn in the backlog
+            nonlocal backlog
+            backlog += done.turn is not None
+
+        return await self._together_or_one_by_one(arrivals, store, stored)
+
+    async def _together_or_one_by_one(
+        self,
+        items: Sequence[Item],
+        run: Callable[[AsyncConnection, Sequence[Item]], Awaitable[Sequence[Out]]],
+        stored: Callable[[Out], None] | None = None,
+    ) -> list[Out | BaseException]:
+        """``run`` on all of ``items`` in one transaction of set statements, an outcome per item. When that fails
+        for another reason than an outage (one item's row refused, say), each item runs in a transaction of its
+        own, so only the bad one fails; ``stored`` hears of each outcome committed that way, in order."""
         try:
             async with self.engine.begin() as connection:
-                return list(await self._store_rounds(connection, arrivals, verdicts, backlog))
+                return list(await run(connection, items))
         except Exception as exc:
-            if dependency_of(exc) is not None or len(arrivals) == 1:
-                return [exc] * len(arrivals)
-            log.warning("a group commit of %d failed; storing them one by one", len(arrivals), exc_info=True)
-        outcomes: list[_Done | BaseException] = []
-        for arrival in arrivals:
+            if dependency_of(exc) is not None or len(items) == 1:
+                return [exc] * len(items)
+            log.warning("a group commit of %d failed; running them one by one", len(items), exc_info=True)
+        outcomes: list[Out | BaseException] = []
+        for item in items:
             try:
                 async with self.engine.begin() as connection:
-                    [done] = await self._store_rounds(connection, [arrival], verdicts, backlog)
+                    [outcome] = await run(connection, [item])
             except Exception as exc:
                 outcomes.append(exc)
                 continue
-            outcomes.append(done)
-            backlog += done.turn is not None
+            outcomes.append(outcome)
+            if stored is not None:
+                stored(outcome)
         return outcomes
 
     async def _store_rounds(
@@ -500,27 +519,13 @@ class Pipeline:
         return await self.claims.submit((request_id, lease_seconds))
 
     async def _claim_batch(self, claims: Sequence[tuple[str, float]]) -> list[Target | BaseException | None]:
-        """Claims made together, in one transaction of set statements (one per lease asked for, usually one):
-        a claim of a request claimed twice in the batch is the first one's, the second finds it in progress."""
-        try:
-            async with self.engine.begin() as connection:
-                return await self._claim_set(connection, claims)
-        except Exception as exc:
-            if dependency_of(exc) is not None or len(claims) == 1:
-                return [exc] * len(claims)
-            log.warning("claiming %d answers together failed; claiming them one by one", len(claims), exc_info=True)
-        outcomes: list[Target | BaseException | None] = []
-        for claim in claims:
-            try:
-                async with self.engine.begin() as connection:
-                    outcomes += await self._claim_set(connection, [claim])
-            except Exception as exc:
-                outcomes.append(exc)
-        return outcomes
+        return await self._together_or_one_by_one(claims, self._claim_set)
 
     async def _claim_set(
         self, connection: AsyncConnection, claims: Sequence[tuple[str, float]]
     ) -> list[Target | BaseException | None]:
+        """Claims made together, one statement per lease asked for (usually one): a request claimed twice in the
+        batch is the first claim's, and the second finds it in progress."""
         now = utcnow()
         claimed: dict[str, queries.TargetRow] = {}
         for lease_seconds in sorted({lease for _, lease in claims}):
@@ -557,27 +562,10 @@ class Pipeline:
         await self.finishes.submit((event, delivered_text, external_id))
 
     async def _finish_batch(self, ends: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
-        """Record turns that ended together in one transaction of set statements, and enqueue the next turns
-        of their conversations in one pipeline. When the transaction fails for another reason than an outage,
-        each is recorded in a transaction of its own, so only the bad one fails."""
-        outcomes: list[BaseException | None] = [None] * len(ends)
-        next_turns: dict[int, TurnRequest] = {}
-        try:
-            async with self.engine.begin() as connection:
-                next_turns = await self._finish_set(connection, ends)
-        except Exception as exc:
-            if dependency_of(exc) is not None or len(ends) == 1:
-                return [exc] * len(ends)
-            log.warning("recording %d answers together failed; recording them one by one", len(ends), exc_info=True)
-            for i, end in enumerate(ends):
-                try:
-                    async with self.engine.begin() as connection:
-                        turn = (await self._finish_set(connection, [end])).get(0)
-                except Exception as exc:
-                    outcomes[i] = exc
-                    continue
-                if turn is not None:
-                    next_turns[i] = turn
+        """Record turns that ended together, and enqueue the next turns of their conversations in one pipeline."""
+        results = await self._together_or_one_by_one(ends, self._finish_set)
+        outcomes = [result if isinstance(result, BaseException) else None for result in results]
+        next_turns = {i: result for i, result in enumerate(results) if isinstance(result, TurnRequest)}
         if next_turns:
             try:
                 await self._enqueue_many(list(next_turns.values()))
@@ -588,9 +576,9 @@ class Pipeline:
 
     async def _finish_set(
         self, connection: AsyncConnection, ends: Sequence[tuple[ReplyEvent, str, str | None]]
-    ) -> dict[int, TurnRequest]:
+    ) -> list[TurnRequest | None]:
         """Record ``ends`` (one statement per table, whatever their number): each request's state, the answers,
-        and the conversations whose turn ended freed or given their next turn. The next turns, by index."""
+        and the conversations whose turn ended freed or given their next turn. Each end's next turn, if any."""
         now = utcnow()
         first: dict[str, int] = {}  # a turn recorded twice in one batch counts once, as it would one by one
         for i, (event, _, _) in enumerate(ends):
@@ -621,13 +609,13 @@ class Pipeline:
         by_conversation: dict[int, set[str]] = {}
         for request_id, row in ended.items():
             by_conversation.setdefault(row.conversation_id, set()).add(request_id)
+        next_turns: list[TurnRequest | None] = [None] * len(ends)
         if not by_conversation:
-            return {}
+            return next_turns
         after = await queries.conversations_after_turns(connection, by_conversation)
         freed = [conversation_id for conversation_id, turn in after.items() if not turn.waiting]
         if freed:
             await queries.clear_in_flight(connection, freed)
-        next_turns: dict[int, TurnRequest] = {}
         for conversation_id, turn in after.items():
             if turn.waiting:
                 next_turn = await self._new_turn(connection, conversation_id, turn.channel)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
@@ -144,13 +145,18 @@ redis.call('XDEL', KEYS[2], ARGV[4])
 """
 
 
+async def _add_reply(client: Redis | Pipeline, event: ReplyEvent, stream: str) -> None:
+    """XADD of one reply event, at once on a client, or queued on a pipeline."""
+    await client.xadd(stream, {"data": event.to_json()}, maxlen=REPLIES_MAXLEN, approximate=True)
+
+
 class RequestQueue:
     """Typed access to the streams; one instance per process, around one Redis connection pool."""
 
     def __init__(self, redis: Redis, names: StreamNames | None = None) -> None:
         self.redis = redis
         self.names = names or StreamNames()
-        self._reply_and_ack = redis.register_script(_REPLY_AND_ACK)  # by its hash; loaded again after a restart
+        self._reply_and_ack_script = redis.register_script(_REPLY_AND_ACK)  # by its hash; loaded after a restart
 
     async def ensure_group(self, stream: str, group: str) -> None:
         try:
@@ -250,8 +256,13 @@ class RequestQueue:
     async def reply_and_ack(self, event: ReplyEvent, stream: str, entry_id: str) -> None:
         """A request's last reply event and its ack in one round trip. A script, not MULTI: a transaction runs
         the commands after one that fails, and a request must never be acked without its reply."""
-        await self._reply_and_ack(
-            keys=[stream, self.names.requests], args=[event.to_json(), REPLIES_MAXLEN, WORKERS_GROUP, entry_id]
+        await self._last_reply(self.redis, event, stream, entry_id)
+
+    async def _last_reply(self, client: Redis | Pipeline, event: ReplyEvent, stream: str, entry_id: str) -> None:
+        await self._reply_and_ack_script(
+            keys=[stream, self.names.requests],
+            args=[event.to_json(), REPLIES_MAXLEN, WORKERS_GROUP, entry_id],
+            client=client,
         )
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
@@ -263,7 +274,7 @@ class RequestQueue:
     # Replies
 
     async def publish(self, event: ReplyEvent, stream: str) -> None:
-        await self.redis.xadd(stream, {"data": event.to_json()}, maxlen=REPLIES_MAXLEN, approximate=True)
+        await _add_reply(self.redis, event, stream)
 
     async def publish_many(self, replies: Sequence[tuple[ReplyEvent, str, str | None]]) -> list[BaseException | None]:
         """Reply events in one round trip (two when some are a request's last), each (event, its stream, the
@@ -275,13 +286,9 @@ class RequestQueue:
         async with self.redis.pipeline(transaction=False) as pipe:
             for event, stream, entry_id in replies:
                 if entry_id is None:
-                    pipe.xadd(stream, {"data": event.to_json()}, maxlen=REPLIES_MAXLEN, approximate=True)
+                    await _add_reply(pipe, event, stream)
                 else:
-                    await self._reply_and_ack(
-                        keys=[stream, self.names.requests],
-                        args=[event.to_json(), REPLIES_MAXLEN, WORKERS_GROUP, entry_id],
-                        client=pipe,
-                    )
+                    await self._last_reply(pipe, event, stream, entry_id)
             results = await pipe.execute(raise_on_error=False)
         return [result if isinstance(result, BaseException) else None for result in results]
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -313,15 +313,12 @@ async def queued_turns(
     return [(row[0], row[1]) for row in await connection.execute(statement)]
 
 
-def _targets() -> Select[Any]:
-    return (
-        select(*_TARGET)
-        .join(conversations, conversations.c.id == requests.c.conversation_id)
-        .join(users, users.c.id == conversations.c.user_id)
-    )
-
-
-_TARGETS_OF = _targets().add_columns(requests.c.id).where(requests.c.id.in_(bindparam("request_ids", expanding=True)))
+_TARGETS_OF = (
+    select(*_TARGET, requests.c.id)
+    .join(conversations, conversations.c.id == requests.c.conversation_id)
+    .join(users, users.c.id == conversations.c.user_id)
+    .where(requests.c.id.in_(bindparam("request_ids", expanding=True)))
+)
 _OPEN_TARGETS = _TARGETS_OF.where(requests.c.state.in_(WAITING_FOR_ANSWER))
 _STATES_OF = select(requests.c.id, requests.c.state).where(requests.c.id.in_(bindparam("request_ids", expanding=True)))
 _CLAIMS = (

@@ -2,37 +2,45 @@
 
 Both sides send the same prompts (the system prompt and question the pipeline builds) with greedy decoding, so
 they generate the same tokens; the difference is what the pipeline adds. At each concurrency, N conversations
-ask at once, for a few rounds; latency is from the question to the whole answer.
+ask at once, for a few rounds; latency is from the question to the whole answer. Direct and pipeline rounds
+take turns, so a machine that slows down or speeds up meanwhile weighs on both sides alike. The bot side (accept,
+delivery) runs in this process, the worker as a process of its own (`soro worker`), as they are deployed.
 
-    python bench/pipeline.py                         # starts vLLM (CPU) with a tiny model
-    python bench/pipeline.py --llm-base-url http://127.0.0.1:8000/v1 --model soro
+    python -m bench.pipeline                         # starts vLLM (CPU) with a tiny model
+    python -m bench.pipeline --llm-base-url http://127.0.0.1:8000/v1 --model soro
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
+import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from redis.asyncio import Redis
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
 
+from bench.accept import cpu_seconds
 from bot.channels.base import Sent
 from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound, Outcome, Target
 from bot.services import Services
 from bot.store.migrate import upgrade
+from bot.store.models import Request, RequestState
 from inference.llm import LlmClient, stream_chat
-from inference.queue import ChatMessage, RequestQueue, StreamNames
-from inference.worker import Worker, llm_client
-from soro.metrics import WorkerMetrics
+from inference.queue import ChatMessage
+from inference.worker import llm_client
+from soro.ports import free_port
 from soro.settings import Settings
 from soro.vllm_runtime import VllmOptions, VllmServer, build_tiny_model_dir
 
@@ -45,11 +53,21 @@ class Result:
     latencies: list[float]
     tokens: int
     wall: float
-    accept: float = 0.0  # mean seconds spent accepting (SQL + enqueue)
+    accepts: list[float] = field(default_factory=list)  # seconds spent accepting each (SQL + enqueue)
     queue_wait: float = 0.0  # mean seconds from enqueue to a worker starting
     generation: float = 0.0  # mean seconds of the model call in the worker
     worker_cpu: float = 0.0  # CPU seconds the worker spent
     requests: int = 0  # requests the worker finished
+
+    def add(self, other: Result) -> None:
+        self.latencies += other.latencies
+        self.tokens += other.tokens
+        self.wall += other.wall
+        self.accepts += other.accepts
+
+    @property
+    def accept(self) -> float:
+        return statistics.mean(self.accepts)
 
     @property
     def p50(self) -> float:
@@ -103,24 +121,34 @@ async def direct(
     return Result(latencies, tokens, time.perf_counter() - started)
 
 
-async def through_pipeline(services: Services, sender: RecordingSender, concurrency: int, rounds: int) -> Result:
+async def pipeline_round(services: Services, sender: RecordingSender, users: list[str]) -> tuple[Result, list[str]]:
+    """One question from each user at once, through the pipeline: the round's result and its request ids."""
     accepting: list[float] = []
 
-    async def one(user: str) -> float:
+    async def one(user: str) -> tuple[float, str]:
         started = time.perf_counter()
         accepted = await services.pipeline.accept(Inbound(CHANNEL, user, QUESTION))
         accepting.append(time.perf_counter() - started)
         assert accepted.outcome is Outcome.QUEUED and accepted.request_id, accepted
         finished = await sender.expect(accepted.request_id)
-        return finished - started
+        return finished - started, accepted.request_id
 
-    latencies: list[float] = []
     started = time.perf_counter()
-    for _ in range(rounds):
-        users = [uuid.uuid4().hex[:12] for _ in range(concurrency)]
-        latencies += await asyncio.gather(*(one(user) for user in users))
+    answers = await asyncio.gather(*(one(user) for user in users))
+    wall = time.perf_counter() - started
     # Tokens, queue wait and generation time come from the worker's metrics (see run_all).
-    return Result(latencies, 0, time.perf_counter() - started, accept=statistics.mean(accepting))
+    return Result([latency for latency, _ in answers], 0, wall, accepts=accepting), [rid for _, rid in answers]
+
+
+async def recorded(services: Services, request_ids: list[str]) -> None:
+    """Wait until these turns are recorded as answered: the answer is sent before it is recorded."""
+    statement = select(func.count()).where(Request.id.in_(request_ids), Request.state == RequestState.ANSWERED)
+    for _ in range(1000):
+        async with services.pipeline.engine.connect() as connection:
+            if await connection.scalar(statement) == len(request_ids):
+                return
+        await asyncio.sleep(0.005)
+    raise TimeoutError("answers sent but not recorded after 5 s")
 
 
 @asynccontextmanager
@@ -155,51 +183,79 @@ async def main(args: argparse.Namespace) -> None:
                     "backlog_limit": 10_000,
                     "user_messages_per_minute": 10_000,
                     "user_messages_per_day": 100_000,
+                    # A returning user's history is read and stored as for any next turn, but the prompt keeps
+                    # only the question: the same prompt as the direct calls, within the tiny model's window.
+                    **({"context_token_budget": 1} if args.returning else {}),
                 }
             )
             rows = await run_all(settings, args)
     print_table(rows, args)
 
 
-class WorkerThread:
-    """The worker on an event loop of its own, in a thread of its own, so the CPU time of that thread is the
-    worker's (its Redis connections and HTTP client included), apart from the bot side's."""
+class WorkerProcess:
+    """``soro worker`` as a process of its own (on the cores this one may use), read through its /metrics and
+    ``/proc``: what it costs is apart from the bot side's, and the two do not share one interpreter's lock."""
 
-    def __init__(self, settings: Settings, metrics: WorkerMetrics) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.metrics = metrics
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="worker", daemon=True)
-        self.thread.start()
-        self.ready.wait(30)
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+        self.http = aiohttp.ClientSession()
 
-    async def _main(self) -> None:
-        redis = Redis.from_url(self.settings.redis_url)
-        queue = RequestQueue(redis, StreamNames(self.settings.stream_prefix))
-        worker = Worker(self.settings, queue, llm_client(self.settings), self.metrics)
-        self.loop = asyncio.get_running_loop()
-        self.stop = asyncio.Event()
-        self.ready.set()
-        try:
-            await worker.run(self.stop)
-        finally:
-            await worker.llm.close()
-            await redis.aclose()
+    async def start(self, timeout: float = 60) -> None:
+        worker = {
+            "llm_base_url": self.settings.llm_base_url,
+            "llm_model": self.settings.llm_model,
+            "llm_temperature": self.settings.llm_temperature,
+            "llm_stream_interval": self.settings.llm_stream_interval,
+            "redis_url": self.settings.redis_url,
+            "stream_prefix": self.settings.stream_prefix,
+            "worker_concurrency": self.settings.worker_concurrency,
+            "worker_metrics_port": self.port,
+            "worker_metrics_ports": 1,
+        }
+        env = {**os.environ, **{f"SORO_{name.upper()}": str(value) for name, value in worker.items()}}
+        argv = [sys.executable, "-c", "from soro.cli import app; app()", "worker"]
+        self.process = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.DEVNULL)
+        for _ in range(int(timeout / 0.1)):
+            if self.process.returncode is not None:
+                raise RuntimeError(f"the worker exited with {self.process.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                await self.totals()
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"the worker served no /metrics within {timeout:.0f} s")
+
+    async def totals(self) -> dict[str, float]:
+        async with self.http.get(f"http://127.0.0.1:{self.port}/metrics") as response:
+            response.raise_for_status()
+            samples = {
+                sample.name: sample.value
+                for family in text_string_to_metric_families(await response.text())
+                for sample in family.samples
+            }
+        return {
+            "tokens": samples["soro_generated_tokens_total"],
+            "wait": samples["soro_queue_wait_seconds_sum"],
+            "count": samples["soro_queue_wait_seconds_count"],
+            "generation": samples["soro_generation_seconds_sum"],
+        }
 
     def cpu_seconds(self) -> float:
-        assert self.thread.ident is not None
-        return time.clock_gettime(time.pthread_getcpuclockid(self.thread.ident))
+        assert self.process is not None
+        return cpu_seconds([self.process.pid])
 
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(60)
+    async def close(self) -> None:
+        await self.http.close()
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await asyncio.wait_for(self.process.wait(), 30)
 
 
 async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[int, Result, Result]]:
     services = Services.create(settings)
     sender = RecordingSender()
-    worker_metrics = WorkerMetrics()
-    worker = WorkerThread(settings, worker_metrics)
+    worker = WorkerProcess(settings)
     delivery = DeliveryLoop(settings, services.pipeline, services.queue, {CHANNEL: sender}, services.metrics)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(delivery.run(stop))]
@@ -208,14 +264,23 @@ async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[in
     messages = [ChatMessage("system", settings.system_prompt), ChatMessage("user", QUESTION)]
     rows = []
     try:
+        await worker.start()
         await direct(client, settings, messages, 4, 1)  # warm-up
+        await pipeline_round(services, sender, [uuid.uuid4().hex[:12] for _ in range(4)])
         for concurrency in args.concurrency:
-            rounds = max(1, args.requests // concurrency)
-            direct_result = await direct(client, settings, messages, concurrency, rounds)
-            before, cpu_before = _totals(worker_metrics), worker.cpu_seconds()
-            pipeline_result = await through_pipeline(services, sender, concurrency, rounds)
+            users = [uuid.uuid4().hex[:12] for _ in range(concurrency)]
+            direct_result, pipeline_result = Result([], 0, 0.0), Result([], 0, 0.0)
+            before, cpu_before = await worker.totals(), worker.cpu_seconds()
+            for _ in range(max(1, args.requests // concurrency)):
+                direct_result.add(await direct(client, settings, messages, concurrency, 1))
+                if not args.returning:
+                    users = [uuid.uuid4().hex[:12] for _ in range(concurrency)]
+                answered, request_ids = await pipeline_round(services, sender, users)
+                pipeline_result.add(answered)
+                if args.returning:  # the next question must find the turn recorded, not join it
+                    await recorded(services, request_ids)
             await asyncio.sleep(0.2)  # the worker acks the last requests after their final replies
-            after, cpu_after = _totals(worker_metrics), worker.cpu_seconds()
+            after, cpu_after = await worker.totals(), worker.cpu_seconds()
             pipeline_result.worker_cpu = cpu_after - cpu_before
             pipeline_result.tokens = int(after["tokens"] - before["tokens"])
             count = after["count"] - before["count"]
@@ -227,7 +292,7 @@ async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[in
     finally:
         stop.set()
         await asyncio.gather(*tasks)
-        await asyncio.to_thread(worker.close)
+        await worker.close()
         await client.close()
         keys = [key async for key in services.redis.scan_iter(f"{settings.stream_prefix}:*")]
         if keys:
@@ -236,22 +301,11 @@ async def run_all(settings: Settings, args: argparse.Namespace) -> list[tuple[in
     return rows
 
 
-def _totals(metrics: WorkerMetrics) -> dict[str, float]:
-    def histogram(h: object, suffix: str) -> float:
-        return next(s.value for s in h.collect()[0].samples if s.name.endswith(suffix))  # type: ignore[attr-defined]
-
-    return {
-        "tokens": metrics.generated_tokens._value.get(),
-        "wait": histogram(metrics.queue_wait, "_sum"),
-        "count": histogram(metrics.queue_wait, "_count"),
-        "generation": histogram(metrics.generation_time, "_sum"),
-    }
-
-
 def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace) -> None:
+    users = "the same users every round" if args.returning else "new users every round"
     print(
         f"\nmax_tokens={args.max_tokens}, {args.requests} requests per concurrency level, greedy decoding, "
-        f"{args.stream_interval} tokens per streamed event\n"
+        f"{args.stream_interval} tokens per streamed event, {users}\n"
     )
     header = (
         "| concurrent | direct p50 s | pipeline p50 s | latency overhead | direct tok/s | pipeline tok/s "
@@ -267,14 +321,18 @@ def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace
             f"| {p.tokens_per_second:.0f} | {ratio:.1f} % |"
         )
     print("\nWhere a pipeline request's time goes (means, seconds):\n")
-    print("| concurrent | direct call | accept (SQL + enqueue) | queue wait | model call in worker | end to end |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| concurrent | direct call | accept (SQL + enqueue) | queue wait | model call in worker | end to end "
+        "| added around the model call ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for concurrency, d, p in rows:
+        end_to_end = statistics.mean(p.latencies)
         print(
             f"| {concurrency} | {statistics.mean(d.latencies):.3f} | {p.accept:.3f} | {p.queue_wait:.3f} "
-            f"| {p.generation:.3f} | {statistics.mean(p.latencies):.3f} |"
+            f"| {p.generation:.3f} | {end_to_end:.3f} | {(end_to_end - p.generation) * 1000:.1f} |"
         )
-    print("\nWorker CPU (its own thread: reading the stream, the model's stream, partial and final replies):\n")
+    print("\nWorker CPU (its own process: reading the stream, the model's stream, partial and final replies):\n")
     print("| concurrent | requests | tokens | worker CPU ms / request | worker CPU µs / token |")
     print("|---|---|---|---|---|")
     for concurrency, _, p in rows:
@@ -294,6 +352,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument(
         "--stream-interval", type=int, help="tokens per streamed event, both sides (default: SORO_LLM_STREAM_INTERVAL)"
+    )
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="the same users ask again every round, so later rounds are next turns that read the history "
+        "(the prompt keeps only the question); default: new users every round",
     )
     return parser.parse_args()
 

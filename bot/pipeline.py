@@ -324,8 +324,8 @@ class Pipeline:
                 passing.append(i)
             else:
                 outcomes[i] = rejected
-        user_ids = {users[chat[i]].id for i in passing}
-        conversations = await queries.active_conversations(connection, user_ids) if user_ids else {}
+        known = {users[chat[i]].id for i in passing if not users[chat[i]].created}
+        conversations = await queries.active_conversations(connection, known) if known else {}
 
         started: list[int] = []  # a new conversation: no earlier turns to look up, nothing else waiting
         joined: list[tuple[int, int]] = []  # (arrival, conversation) for the turn after the one in flight
@@ -365,9 +365,9 @@ class Pipeline:
         if turns:
             requests = [self._new_request(turns[i], m.created_at) for i, m in zip(started, firsts, strict=True)]
             await queries.add_requests(connection, requests)
-        for i, conversation_id in follow_ups:
-            turns[i] = await self._new_turn(connection, conversation_id, arrivals[i].inbound.channel, request_ids[i])
-            await queries.set_in_flight(connection, conversation_id, request_ids[i])
+        if follow_ups:
+            wanted = [(c, arrivals[i].inbound.channel, request_ids[i]) for i, c in follow_ups]
+            turns.update(zip((i for i, _ in follow_ups), await self._new_turns(connection, wanted), strict=True))
         for i, turn in turns.items():
             outcomes[i] = _Done(Accepted(Outcome.QUEUED, users[chat[i]].language, request_id=turn.request_id), turn)
         for i, _ in joined:
@@ -394,18 +394,25 @@ class Pipeline:
             return _rejected(T.RATE_LIMITED, "rate_limited", {}, language)
         return None
 
-    async def _new_turn(
-        self, connection: AsyncConnection, conversation_id: int, channel: str, request_id: str | None = None
-    ) -> TurnRequest:
-        """Make a turn of the user messages waiting in the conversation and store it (the caller marks the
-        conversation's turn in flight)."""
-        request_id = request_id or str(uuid.uuid4())
-        waiting = await queries.take_waiting(connection, conversation_id, request_id)
-        turns = [ChatMessage(role.value, body) for role, body in await queries.history(connection, conversation_id)]
-        received_at = min(created_at for created_at, _ in waiting)
-        turn = self._turn(request_id, conversation_id, channel, turns, received_at)
-        await self._store_turn(connection, turn, received_at)
-        return turn
+    async def _new_turns(
+        self, connection: AsyncConnection, wanted: Sequence[tuple[int, str, str | None]]
+    ) -> list[TurnRequest]:
+        """Make the next turn of each conversation (id, channel, request id or None for a new one) of the user
+        messages waiting in it, store it and mark it in flight: four statements, however many conversations."""
+        request_ids = {c: request_id or str(uuid.uuid4()) for c, _, request_id in wanted}
+        waiting = await queries.take_waiting(connection, request_ids)
+        histories = await queries.histories(connection, request_ids)
+        turns: list[TurnRequest] = []
+        stored: list[queries.NewRequest] = []
+        for conversation_id, channel, _ in wanted:
+            received_at = min(created_at for created_at, _ in waiting[conversation_id])
+            history = [ChatMessage(role.value, body) for role, body in histories[conversation_id]]
+            turn = self._turn(request_ids[conversation_id], conversation_id, channel, history, received_at)
+            turns.append(turn)
+            stored.append(self._new_request(turn, received_at))
+        await queries.add_requests(connection, stored)
+        await queries.set_in_flight(connection, request_ids)
+        return turns
 
     def _turn(
         self, request_id: str, conversation_id: int, channel: str, turns: list[ChatMessage], received_at: datetime
@@ -433,9 +440,6 @@ class Pipeline:
             model=model_for(self.settings, conversation_id),
             stream_partials=options.stream_partials,
         )
-
-    async def _store_turn(self, connection: AsyncConnection, turn: TurnRequest, received_at: datetime) -> None:
-        await queries.add_requests(connection, [self._new_request(turn, received_at)])
 
     def _new_request(self, turn: TurnRequest, received_at: datetime) -> queries.NewRequest:
         return queries.NewRequest(
@@ -616,10 +620,10 @@ class Pipeline:
         freed = [conversation_id for conversation_id, turn in after.items() if not turn.waiting]
         if freed:
             await queries.clear_in_flight(connection, freed)
-        for conversation_id, turn in after.items():
-            if turn.waiting:
-                next_turn = await self._new_turn(connection, conversation_id, turn.channel)
-                await queries.set_in_flight(connection, conversation_id, next_turn.request_id)
+        following = [(conversation_id, turn) for conversation_id, turn in after.items() if turn.waiting]
+        if following:
+            made = await self._new_turns(connection, [(c, turn.channel, None) for c, turn in following])
+            for (_, turn), next_turn in zip(following, made, strict=True):
                 next_turns[first[turn.request_id]] = next_turn
         return next_turns
 

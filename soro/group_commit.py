@@ -1,10 +1,12 @@
 """Group commit: calls that arrive together share one transaction (the idea of PostgreSQL's ``commit_delay``),
 or one Redis pipeline.
 
-A caller hands in a job and waits for its own result. The first job of a batch waits ``linger`` seconds for
-others (or until ``max_batch`` are in), then one ``run`` call does them all: one transaction, one commit, one
-Redis pipeline. While a batch runs, the next one gathers, so under load batches grow by themselves and at rest
-a lone call waits only ``linger`` (with none, it goes at once and only calls made meanwhile wait for it). With
+A caller hands in a job and waits for its own result. When calls are coming together (more than one is
+waiting, another batch is running, or the last batch held more than one) the first job of a batch waits
+``linger`` seconds for others (or until ``max_batch`` are in); then one ``run`` call does them all: one
+transaction, one commit, one Redis pipeline. While a batch runs, the next one gathers, so under load batches
+grow by themselves. A lone call at rest goes at once: waiting for company that is not coming would only add
+``linger`` to every message on a quiet server. With
 ``concurrency`` above one, that many batches run at once, each in its own transaction: round trips to the
 database, not its CPU, bound a single batch of sequential statements. ``run`` answers each job on its own: a
 result or the exception that job alone failed with; an exception from ``run`` itself fails the whole batch.
@@ -37,6 +39,7 @@ class GroupCommit(Generic[J, R]):
         self.full = asyncio.Event()
         self.draining = 0  # drainers running: counted in step with their loop, not when their task is done
         self.drainers: set[asyncio.Task[None]] = set()
+        self.last_size = 0
         self.batches = 0  # how many batches ran, and the most jobs one of them held: for tests and benchmarks
         self.largest = 0
 
@@ -56,7 +59,7 @@ class GroupCommit(Generic[J, R]):
     async def _drain(self) -> None:
         try:
             while self.waiting:
-                if len(self.waiting) < self.max_batch and self.linger > 0:
+                if len(self.waiting) < self.max_batch and self.linger > 0 and self._coming_together():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.full.wait(), self.linger)
                 batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
@@ -64,6 +67,7 @@ class GroupCommit(Generic[J, R]):
                     self.full.clear()
                 if not batch:  # another drainer took them meanwhile
                     return
+                self.last_size = len(batch)
                 self.batches += 1
                 self.largest = max(self.largest, len(batch))
                 await self._run(batch)
@@ -71,6 +75,9 @@ class GroupCommit(Generic[J, R]):
             # No await between the loop's last look at ``waiting`` and this: a job that arrives after it
             # starts a drainer of its own.
             self.draining -= 1
+
+    def _coming_together(self) -> bool:
+        return len(self.waiting) > 1 or self.draining > 1 or self.last_size > 1
 
     async def _run(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:

@@ -38,6 +38,7 @@ class UserRow(NamedTuple):
     id: int
     language: str
     writes_latin: bool | None
+    created: bool = False  # by this transaction: it has no conversations yet
 
 
 class TargetRow(NamedTuple):
@@ -165,7 +166,7 @@ async def users_of(
             for channel, address in missing
         ]
         rows = (await connection.execute(created, values)).all()
-        found.update({(row[1], row[2]): UserRow(row[0], "tg", wanted[row[1], row[2]]) for row in rows})
+        found.update({(row[1], row[2]): UserRow(row[0], "tg", wanted[row[1], row[2]], created=True) for row in rows})
         if len(rows) < len(missing):  # created meanwhile by another process's update of the same user
             found = await known()
     return found
@@ -203,38 +204,53 @@ async def add_user_messages(connection: AsyncConnection, added: Sequence[NewUser
     await connection.execute(_ADD_MESSAGE, [{**message._asdict(), "role": Role.USER} for message in added])
 
 
-async def take_waiting(
-    connection: AsyncConnection, conversation_id: int, request_id: str
-) -> list[tuple[datetime, str]]:
-    """Give the user messages waiting in a conversation to the turn ``request_id``: their (time, text)."""
+async def take_waiting(connection: AsyncConnection, turns: Mapping[int, str]) -> dict[int, list[tuple[datetime, str]]]:
+    """Give the user messages waiting in each conversation to its next turn (conversation id → request id), in
+    one statement: their (time, text), by conversation."""
     statement = (
         update(messages)
         .where(
-            messages.c.conversation_id == conversation_id,
+            messages.c.conversation_id.in_(sorted(turns)),
             messages.c.role == Role.USER,
             messages.c.request_id.is_(None),
         )
-        .values(request_id=request_id)
-        .returning(messages.c.created_at, messages.c.text)
+        .values(request_id=case(dict(turns), value=messages.c.conversation_id))
+        .returning(messages.c.conversation_id, messages.c.created_at, messages.c.text)
     )
-    return [(row[0], row[1]) for row in await connection.execute(statement)]
+    taken: dict[int, list[tuple[datetime, str]]] = {}
+    for row in await connection.execute(statement):
+        taken.setdefault(row[0], []).append((row[1], row[2]))
+    return taken
 
 
-async def history(connection: AsyncConnection, conversation_id: int) -> list[tuple[Role, str]]:
-    """The conversation's answered turns, oldest first. Turn by turn: a message that arrived while a turn was in
-    flight belongs after that turn's answer."""
-    statement = (
-        select(messages.c.role, messages.c.text)
-        .join(requests, requests.c.id == messages.c.request_id, isouter=True)
-        .where(messages.c.conversation_id == conversation_id, messages.c.request_id.is_not(None))
-        .order_by(
+async def histories(
+    connection: AsyncConnection, conversation_ids: Collection[int]
+) -> dict[int, list[tuple[Role, str]]]:
+    """Each conversation's answered turns (the last ``HISTORY_LIMIT`` messages), oldest first, in one statement.
+    Turn by turn: a message that arrived while a turn was in flight belongs after that turn's answer."""
+    newest_first = func.row_number().over(
+        partition_by=messages.c.conversation_id,
+        order_by=(
             func.coalesce(requests.c.received_at, messages.c.created_at).desc(),
             case((messages.c.role == Role.USER, 0), else_=1).desc(),
             messages.c.id.desc(),
-        )
-        .limit(HISTORY_LIMIT)
+        ),
     )
-    return [(row[0], row[1]) for row in reversed((await connection.execute(statement)).all())]
+    ranked = (
+        select(messages.c.conversation_id, messages.c.role, messages.c.text, newest_first.label("rank"))
+        .join(requests, requests.c.id == messages.c.request_id, isouter=True)
+        .where(messages.c.conversation_id.in_(sorted(conversation_ids)), messages.c.request_id.is_not(None))
+        .subquery()
+    )
+    statement = (
+        select(ranked.c.conversation_id, ranked.c.role, ranked.c.text)
+        .where(ranked.c.rank <= HISTORY_LIMIT)
+        .order_by(ranked.c.conversation_id, ranked.c.rank.desc())
+    )
+    found: dict[int, list[tuple[Role, str]]] = {conversation_id: [] for conversation_id in conversation_ids}
+    for row in await connection.execute(statement):
+        found[row[0]].append((row[1], row[2]))
+    return found
 
 
 class NewRequest(NamedTuple):
@@ -259,8 +275,10 @@ async def add_requests(connection: AsyncConnection, added: Sequence[NewRequest])
     await connection.execute(_ADD_REQUEST, values)
 
 
-async def set_in_flight(connection: AsyncConnection, conversation_id: int, request_id: str | None) -> None:
-    await connection.execute(_SET_IN_FLIGHT, {"conversation_id": conversation_id, "request_id": request_id})
+async def set_in_flight(connection: AsyncConnection, turns: Mapping[int, str]) -> None:
+    """Mark each conversation's turn in flight (conversation id → request id)."""
+    values = [{"conversation_id": c, "request_id": r} for c, r in sorted(turns.items())]
+    await connection.execute(_SET_IN_FLIGHT, values)
 
 
 async def set_states(

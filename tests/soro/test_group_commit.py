@@ -58,3 +58,25 @@ async def test_without_linger_a_lone_call_runs_at_once_and_calls_made_meanwhile_
     release.set()
     assert await asyncio.gather(lone, *meanwhile) == [0, 1, 2, 3, 4, 5]
     assert batches == [[0], [1, 2, 3, 4, 5]]
+
+
+async def test_a_lone_call_at_rest_goes_at_once_and_calls_under_load_wait_for_company() -> None:
+    batches: list[list[int]] = []
+
+    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(jobs))
+        return list(jobs)
+
+    group: GroupCommit[int, int] = GroupCommit(run, linger=30, max_batch=4)
+    # A quiet server: nobody else is coming, so the one message is not held back by the linger.
+    assert await asyncio.wait_for(group.submit(0), 1) == 0
+    assert await asyncio.wait_for(group.submit(1), 1) == 1
+    # Calls that arrive together fill one batch.
+    assert await asyncio.wait_for(asyncio.gather(*(group.submit(job) for job in range(2, 6))), 1) == [2, 3, 4, 5]
+    # Right after a busy batch, the next call waits for the ones that follow it.
+    after_load = asyncio.ensure_future(group.submit(6))
+    await asyncio.sleep(0.05)
+    assert not after_load.done()
+    rest = [asyncio.ensure_future(group.submit(job)) for job in range(7, 10)]
+    assert await asyncio.wait_for(asyncio.gather(after_load, *rest), 1) == [6, 7, 8, 9]
+    assert batches == [[0], [1], [2, 3, 4, 5], [6, 7, 8, 9]]

@@ -4,13 +4,13 @@ one Redis pipeline, and still succeed or fail one by one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from redis.exceptions import ResponseError
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 
-from bot.pipeline import DeliveryInProgress, Inbound, Outcome
+from bot.pipeline import Accepted, DeliveryInProgress, Inbound, Outcome
 from bot.services import Services
 from bot.store.models import Message, Request, RequestState
 from inference.queue import ReplyEvent, ReplyKind, RequestQueue, TurnRequest
@@ -265,3 +265,42 @@ async def test_a_batch_of_every_kind_of_message_is_stored_as_one_at_a_time_would
     finally:
         await services.redis.delete(services.queue.names.requests)
         await services.close()
+
+
+async def test_next_turns_of_many_conversations_read_each_history_in_the_same_few_statements(
+    services: Services,
+) -> None:
+    """Known users coming back together (the usual day): each turn carries its own conversation, and a batch of
+    them costs as many statements as one of them."""
+    pipeline = services.pipeline
+    statements = 0
+
+    def counted(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    chats = [str(1300 + i) for i in range(4)]
+    for i, chat in enumerate(chats):
+        asked = await pipeline.accept(Inbound("telegram", chat, f"Савол {i}", f"h1-{i}"))
+        assert asked.request_id is not None and await pipeline.claim_final(asked.request_id) is not None
+        answer = f"Ҷавоб {i}"
+        await pipeline.finish(ReplyEvent(asked.request_id, 0, "telegram", ReplyKind.FINAL, text=answer), answer)
+    await pipeline.settle()
+
+    def follow_up(i: int) -> Awaitable[Accepted]:
+        return pipeline.accept(Inbound("telegram", chats[i], f"Боз {i}", f"h2-{i}"))
+
+    event.listen(pipeline.engine.sync_engine, "before_cursor_execute", counted)
+    try:
+        [alone] = await asyncio.gather(follow_up(0))
+        await pipeline.settle()  # its turn marked QUEUED, off the accept's path, counted here too
+        one_statements, statements = statements, 0
+        together = await asyncio.gather(*(follow_up(i) for i in range(1, 4)))
+        await pipeline.settle()
+        assert statements == one_statements
+    finally:
+        event.remove(pipeline.engine.sync_engine, "before_cursor_execute", counted)
+    turns = {t.request_id: t for t in await queued(services)}
+    for i, accepted in enumerate([alone, *together]):
+        turn = turns[accepted.request_id or ""]
+        assert [m.content for m in turn.messages[1:]] == [f"Савол {i}", f"Ҷавоб {i}", f"Боз {i}"]

@@ -46,6 +46,7 @@ TOKEN = "123456:BENCH"
 QUESTION = "Салом! Барои имтиҳони математика чӣ тавр омода шавам? Лутфан кӯтоҳ гӯед."
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+SORO = [sys.executable, "-c", "from soro.cli import app; app()"]  # `soro` of the checkout on PYTHONPATH
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -122,7 +123,7 @@ async def bots(
     """Started bot processes: (top-level pids, webhook URLs). ``profile``: a cProfile file of the (first) bot."""
     single = processes == 1 or supports_processes(code)
     ports = [free_port() for _ in range(1 if single else processes)]
-    argv = [sys.executable, "-c", "from soro.cli import app; app()", "bot"]
+    argv = [*SORO, "bot"]
     if profile is not None:
         argv[1:3] = ["-m", "cProfile", "-o", str(profile), "-m", "bench.soro_main"]
     if processes > 1 and single:

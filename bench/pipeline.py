@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -30,7 +29,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from bench.accept import cpu_seconds
+from bench.accept import SORO, cpu_seconds
 from bot.channels.base import Sent
 from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound, Outcome, Target
@@ -194,7 +193,7 @@ async def main(args: argparse.Namespace) -> None:
 
 class WorkerProcess:
     """``soro worker`` as a process of its own (on the cores this one may use), read through its /metrics and
-    ``/proc``: what it costs is apart from the bot side's, and the two do not share one interpreter's lock."""
+    ``/proc``: what it costs is apart from the bot side's, as in a deployment."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -215,8 +214,7 @@ class WorkerProcess:
             "worker_metrics_ports": 1,
         }
         env = {**os.environ, **{f"SORO_{name.upper()}": str(value) for name, value in worker.items()}}
-        argv = [sys.executable, "-c", "from soro.cli import app; app()", "worker"]
-        self.process = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.DEVNULL)
+        self.process = await asyncio.create_subprocess_exec(*SORO, "worker", env=env, stdout=asyncio.subprocess.DEVNULL)
         for _ in range(int(timeout / 0.1)):
             if self.process.returncode is not None:
                 raise RuntimeError(f"the worker exited with {self.process.returncode}")

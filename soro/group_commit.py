@@ -39,7 +39,7 @@ class GroupCommit(Generic[J, R]):
         self.full = asyncio.Event()
         self.draining = 0  # drainers running: counted in step with their loop, not when their task is done
         self.drainers: set[asyncio.Task[None]] = set()
-        self.last_size = 0
+        self.last_size = 0  # jobs in the last batch: more than one means calls are still coming together
         self.batches = 0  # how many batches ran, and the most jobs one of them held: for tests and benchmarks
         self.largest = 0
 

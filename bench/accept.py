@@ -9,6 +9,7 @@ the measured updates, and checks that every update is stored and every turn enqu
     .venv/bin/python -m bench.accept                                  # SQLite and PostgreSQL, 1 process
     .venv/bin/python -m bench.accept --databases postgresql --processes 1 2 --updates 2000
     .venv/bin/python -m bench.accept --code ../before                 # run another checkout's bot, same bench
+    .venv/bin/python -m bench.accept --databases postgresql --known-users 200000   # a server that has run a while
 
 ``--code DIR`` runs the bot of another checkout (its ``PYTHONPATH``), so before and after compare in one run.
 N processes: ``soro bot --processes N`` where the code has it, else N separate bots on N ports, the posters
@@ -34,10 +35,11 @@ from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store.migrate import upgrade
+from bot.store.models import User, utcnow
 from soro.ports import free_port
 from tests.support.telegram_api import BotApiStandIn, text_update
 
@@ -48,6 +50,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SORO = [sys.executable, "-c", "from soro.cli import app; app()"]  # `soro` of the checkout on PYTHONPATH
 REPO_ROOT = Path(__file__).resolve().parent.parent
+KNOWN_CHATS = 500_000_000  # addresses of --known-users, apart from the posted chats'
 
 
 @dataclass(frozen=True)
@@ -89,13 +92,38 @@ def rss_bytes(pids: Sequence[int]) -> int:
     return sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE for pid in pids)
 
 
+async def add_known_users(url: str, count: int) -> None:
+    """``count`` users who wrote before (chats the bench does not post from), so that finding the users of the
+    posted updates is done among them, as on a server that has been running for a while."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            now = utcnow()
+            for start in range(0, count, 10_000):
+                rows = [
+                    {"channel": "telegram", "address": str(KNOWN_CHATS + i), "language": "tg", "opted_out": False}
+                    for i in range(start, min(start + 10_000, count))
+                ]
+                await connection.execute(insert(User.__table__).values(created_at=now), rows)
+        # Settled before measuring, as on a server where they came over months: vacuumed, with statistics,
+        # written out (else autovacuum and the checkpointer would take this machine's CPU during the run).
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            postgresql = connection.dialect.name == "postgresql"
+            for statement in ("VACUUM ANALYZE", "CHECKPOINT") if postgresql else ("ANALYZE",):
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
 @contextlib.asynccontextmanager
-async def database(kind: str, server: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for one configuration."""
+async def database(kind: str, server: str, known_users: int = 0) -> AsyncIterator[str]:
+    """A fresh, migrated database for one configuration, with ``known_users`` in it."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="soro-accept-") as folder:
             url = f"sqlite+aiosqlite:///{folder}/soro.db"
             await asyncio.to_thread(upgrade, url)
+            await add_known_users(url, known_users)
             yield url
         return
     name = f"soro_bench_{uuid.uuid4().hex[:10]}"
@@ -105,6 +133,7 @@ async def database(kind: str, server: str) -> AsyncIterator[str]:
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
         url = f"{server}/{name}"
         await asyncio.to_thread(upgrade, url)
+        await add_known_users(url, known_users)
         yield url
     finally:
         async with admin.connect() as connection:
@@ -211,7 +240,7 @@ async def counts(database_url: str, redis: Redis, prefix: str) -> tuple[int, int
 
 
 async def run_one(args: argparse.Namespace, code: Path, kind: str, processes: int, api: BotApiStandIn) -> Figures:
-    async with database(kind, args.postgres) as database_url:
+    async with database(kind, args.postgres, args.known_users) as database_url:
         prefix = f"bench-{uuid.uuid4().hex[:10]}"
         env = {
             **os.environ,
@@ -337,6 +366,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--processes", nargs="+", type=int, default=[1], help="bot processes, one run each")
     parser.add_argument("--updates", type=int, default=500)
     parser.add_argument("--chats", type=int, default=0, help="distinct chats (default: one per update)")
+    parser.add_argument(
+        "--known-users", type=int, default=0, help="users stored before the run, who do not post (default: none)"
+    )
     parser.add_argument("--warmup", type=int, default=64, help="updates posted before measuring")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per configuration at most")

@@ -8,6 +8,7 @@ delivery) runs in this process, the worker as a process of its own (`soro worker
 
     python -m bench.pipeline                         # starts vLLM (CPU) with a tiny model
     python -m bench.pipeline --llm-base-url http://127.0.0.1:8000/v1 --model soro
+    python -m bench.pipeline --database-url postgresql+asyncpg://… --known-users 200000   # a server run a while
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from bench.accept import SORO, cpu_seconds
+from bench.accept import SORO, add_known_users, cpu_seconds
 from bot.channels.base import Sent
 from bot.delivery import DeliveryLoop
 from bot.pipeline import Inbound, Outcome, Target
@@ -169,6 +170,7 @@ async def main(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="soro-bench-db-") as folder:
             database_url = args.database_url or f"sqlite+aiosqlite:///{folder}/bench.db"
             await asyncio.to_thread(upgrade, database_url)
+            await add_known_users(database_url, args.known_users)
             settings = base.model_copy(
                 update={
                     "database_url": database_url,
@@ -350,6 +352,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument(
         "--stream-interval", type=int, help="tokens per streamed event, both sides (default: SORO_LLM_STREAM_INTERVAL)"
+    )
+    parser.add_argument(
+        "--known-users", type=int, default=0, help="users stored before the run, who do not ask (default: none)"
     )
     parser.add_argument(
         "--returning",

@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 Out = TypeVar("Out")
 # How long a turn in the stream may still read PENDING_ENQUEUE: far below housekeeping's 5 s, long enough for
-# the marks of many batches to share one transaction.
-QUEUED_MARK_LINGER_SECONDS = 0.05
+# the marks of a few messages a second to share one transaction (a mark to itself costs a message a third of
+# its accept's CPU). Nobody waits for it: a final claimed first is claimed from PENDING_ENQUEUE just the same.
+QUEUED_MARK_LINGER_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,9 @@ class Pipeline:
             self._finish_batch, linger, most, at_once
         )
         self.lookups: GroupCommit[str, Target | None] = GroupCommit(self._target_batch, linger, most, at_once)
-        self.marks: GroupCommit[list[str], None] = GroupCommit(self._mark_batch, QUEUED_MARK_LINGER_SECONDS, most)
+        self.marks: GroupCommit[list[str], None] = GroupCommit(
+            self._mark_batch, QUEUED_MARK_LINGER_SECONDS, most, lone_at_once=False
+        )
         self._marking: set[asyncio.Task[None]] = set()
         self._unmarked: set[str] = set()  # turns in the stream still PENDING_ENQUEUE: not to enqueue again
 

@@ -6,7 +6,8 @@ waiting, another batch is running, or the last batch held more than one) the fir
 ``linger`` seconds for others (or until ``max_batch`` are in); then one ``run`` call does them all: one
 transaction, one commit, one Redis pipeline. While a batch runs, the next one gathers, so under load batches
 grow by themselves. A lone call at rest goes at once: waiting for company that is not coming would only add
-``linger`` to every message on a quiet server. With
+``linger`` to every message on a quiet server. Jobs no caller waits on (``lone_at_once=False``: marks written
+off the callers' path) always wait ``linger``, so that those of a busy second share one transaction. With
 ``concurrency`` above one, that many batches run at once, each in its own transaction: round trips to the
 database, not its CPU, bound a single batch of sequential statements. ``run`` answers each job on its own: a
 result or the exception that job alone failed with; an exception from ``run`` itself fails the whole batch.
@@ -30,9 +31,11 @@ class GroupCommit(Generic[J, R]):
         linger: float = 0.001,
         max_batch: int = 128,
         concurrency: int = 1,
+        lone_at_once: bool = True,
     ) -> None:
         self.run = run
         self.linger = linger
+        self.lone_at_once = lone_at_once
         self.max_batch = max_batch
         self.concurrency = concurrency  # batches at once, each its own transaction
         self.waiting: list[tuple[J, asyncio.Future[R]]] = []
@@ -77,7 +80,7 @@ class GroupCommit(Generic[J, R]):
             self.draining -= 1
 
     def _coming_together(self) -> bool:
-        return len(self.waiting) > 1 or self.draining > 1 or self.last_size > 1
+        return not self.lone_at_once or len(self.waiting) > 1 or self.draining > 1 or self.last_size > 1
 
     async def _run(self, batch: list[tuple[J, asyncio.Future[R]]]) -> None:
         try:

@@ -88,8 +88,10 @@ _SET_IN_FLIGHT = (
     .values(in_flight_request_id=bindparam("request_id"))
 )
 _SET_WRITES_LATIN = update(users).where(users.c.id == bindparam("user_id")).values(writes_latin=bindparam("latin"))
+# Both columns of the (channel, address) key: on the address alone PostgreSQL reads the whole index.
 _USERS_AT = select(users.c.id, users.c.channel, users.c.address, users.c.language, users.c.writes_latin).where(
-    users.c.address.in_(bindparam("addresses", expanding=True))
+    users.c.channel.in_(bindparam("channels", expanding=True)),
+    users.c.address.in_(bindparam("addresses", expanding=True)),
 )
 _ACTIVE_CONVERSATIONS = (
     select(conversations.c.user_id, conversations.c.id, conversations.c.in_flight_request_id)
@@ -97,6 +99,15 @@ _ACTIVE_CONVERSATIONS = (
     # Locked in one order, the order in which finishing turns lock them too: no two transactions wait in a ring.
     .order_by(conversations.c.id)
     .with_for_update()
+)
+_SET_STATES = (
+    update(requests)
+    .where(
+        requests.c.id.in_(bindparam("ids", expanding=True)),
+        requests.c.state == bindparam("old", type_=requests.c.state.type),
+    )
+    .values(state=bindparam("new", type_=requests.c.state.type), state_changed_at=bindparam("now"))
+    .returning(requests.c.id)
 )
 _NEW_CONVERSATIONS = conversations.insert().returning(conversations.c.id, sort_by_parameter_order=True)
 _by_dialect: dict[tuple[str, str], Any] = {}
@@ -145,8 +156,8 @@ async def users_of(
     value of each pair): two statements for a batch of new users, one for known ones."""
 
     async def known() -> dict[tuple[str, str], UserRow]:
-        addresses = sorted({address for _, address in wanted})
-        rows = await connection.execute(_USERS_AT, {"addresses": addresses})
+        channels, addresses = sorted({channel for channel, _ in wanted}), sorted({address for _, address in wanted})
+        rows = await connection.execute(_USERS_AT, {"channels": channels, "addresses": addresses})
         return {(row[1], row[2]): UserRow(row[0], row[3], row[4]) for row in rows if (row[1], row[2]) in wanted}
 
     found = await known()
@@ -285,13 +296,8 @@ async def set_states(
     connection: AsyncConnection, request_ids: list[str], old: RequestState, new: RequestState
 ) -> list[str]:
     """Move requests from ``old`` to ``new``; the ids that were in ``old``."""
-    statement = (
-        update(requests)
-        .where(requests.c.id.in_(request_ids), requests.c.state == old)
-        .values(state=new, state_changed_at=utcnow())
-        .returning(requests.c.id)
-    )
-    return [row[0] for row in await connection.execute(statement)]
+    parameters = {"ids": request_ids, "old": old, "new": new, "now": utcnow()}
+    return [row[0] for row in await connection.execute(_SET_STATES, parameters)]
 
 
 async def claim_stranded(connection: AsyncConnection, older_than: datetime, limit: int = 100) -> list[str]:

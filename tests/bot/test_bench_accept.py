@@ -6,9 +6,8 @@ from bench.accept import main, parse_args
 
 
 async def test_a_short_accept_benchmark_stores_and_enqueues_every_update(redis_url: str) -> None:
-    args = parse_args(
-        ["--databases", "sqlite", "--updates", "30", "--warmup", "4", "--concurrency", "8", "--redis-url", redis_url]
-    )
+    flags = "--databases sqlite --updates 30 --warmup 4 --concurrency 8 --known-users 50".split()
+    args = parse_args([*flags, "--redis-url", redis_url])
     [row] = await main(args)
     assert (row.updates, row.stored, row.enqueued) == (30, 30, 30)
     assert row.cpu_seconds > 0 and row.rss_after > 100 << 20  # read from the bot process, not this one

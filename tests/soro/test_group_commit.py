@@ -80,3 +80,19 @@ async def test_a_lone_call_at_rest_goes_at_once_and_calls_under_load_wait_for_co
     rest = [asyncio.ensure_future(group.submit(job)) for job in range(7, 10)]
     assert await asyncio.wait_for(asyncio.gather(after_load, *rest), 1) == [6, 7, 8, 9]
     assert batches == [[0], [1], [2, 3, 4, 5], [6, 7, 8, 9]]
+
+
+async def test_jobs_nobody_waits_on_wait_for_company_even_at_rest() -> None:
+    batches: list[list[int]] = []
+
+    async def run(jobs: Sequence[int]) -> list[int | BaseException]:
+        batches.append(list(jobs))
+        return list(jobs)
+
+    group: GroupCommit[int, int] = GroupCommit(run, linger=0.2, max_batch=8, lone_at_once=False)
+    first = asyncio.ensure_future(group.submit(0))
+    await asyncio.sleep(0.05)
+    assert not first.done()  # held for the linger, though it came alone
+    second = asyncio.ensure_future(group.submit(1))  # a moment later: same batch
+    assert await asyncio.wait_for(asyncio.gather(first, second), 1) == [0, 1]
+    assert batches == [[0, 1]]

@@ -39,6 +39,21 @@ async def test_messages_that_arrive_together_share_one_commit(postgres_url: str,
         await services.close()
 
 
+async def test_messages_that_arrive_one_by_one_share_the_transaction_that_marks_them_queued(
+    services: Services,
+) -> None:
+    # Three users a few milliseconds apart, on a quiet server: each accept is a batch of its own and goes at
+    # once, but marking their turns QUEUED waits for no caller, so the three marks take one transaction.
+    for i in range(3):
+        accepted = await services.pipeline.accept(Inbound("telegram", str(600 + i), "Салом", f"apart-{i}"))
+        assert accepted.outcome is Outcome.QUEUED
+        await asyncio.sleep(0.01)
+    await services.pipeline.settle()
+    assert services.pipeline.accepts.batches == 3
+    assert services.pipeline.marks.batches == 1
+    assert set((await states(services)).values()) == {RequestState.QUEUED}
+
+
 async def test_one_bad_message_fails_alone(services: Services) -> None:
     good = [Inbound("telegram", str(800 + i), "Салом", f"ok-{i}") for i in range(6)]
     bad = Inbound("telegram", "9" * 100, "Салом", "bad-1")  # longer than an address may be: the row is refused

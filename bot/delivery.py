@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 NOTICES = {ReplyKind.EXPIRED: T.EXPIRED, ReplyKind.FAILED: T.FAILED}
 KIND_LABELS = {ReplyKind.FINAL: "answer", ReplyKind.EXPIRED: "expired", ReplyKind.FAILED: "failed"}
+KEY_PRUNING_INTERVAL_SECONDS = 3600.0  # old inbound keys are forgotten by the first sweep, then hourly
 
 
 class DeliveryLoop:
@@ -70,6 +71,7 @@ class DeliveryLoop:
         self.claimed: set[str] = set()  # finals whose claim in SQL this loop holds while it sends them
         # Events handled at the same moment (the first previews of many answers) are acked in one round trip.
         self.acks: GroupCommit[tuple[str, str], None] = GroupCommit(queue.ack_replies, linger=0, max_batch=256)
+        self.keys_pruned_at: float | None = None  # monotonic time of the last pruning of old inbound keys
         self.lease_seconds = 60.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -286,3 +288,9 @@ class DeliveryLoop:
                 self._spawn(self._handle(stream, entry_id, event))
         self.metrics.backlog.set(await self.queue.backlog())
         self.metrics.oldest_request_age.set(await self.queue.oldest_age_seconds())
+        now = time.monotonic()
+        if self.keys_pruned_at is None or now - self.keys_pruned_at >= KEY_PRUNING_INTERVAL_SECONDS:
+            pruned = await self.pipeline.prune_keys()
+            self.keys_pruned_at = now
+            if pruned:
+                log.info("forgot %d inbound keys older than %g days", pruned, self.settings.inbound_key_retention_days)

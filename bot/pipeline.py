@@ -668,6 +668,18 @@ class Pipeline:
                 raise
         return len(turns)
 
+    async def prune_keys(self, batch: int = 10_000) -> int:
+        """Forget the ids of updates accepted longer ago than the retention (no channel retries that late), a
+        batch per transaction so that accepts never wait long behind the delete: how many."""
+        seen_before = utcnow() - timedelta(days=self.settings.inbound_key_retention_days)
+        pruned = 0
+        while True:
+            async with self.engine.begin() as connection:
+                count = await queries.prune_keys(connection, seen_before, batch)
+            pruned += count
+            if count < batch:
+                return pruned
+
     # Commands
 
     async def first_time(self, channel: str, key: str) -> bool:

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         default=10.0, description="A request whose worker sent no heartbeat for this long is taken over."
     )
     backlog_limit: int = 500
+    inbound_key_retention_days: float = Field(
+        default=7.0, gt=0, description="Update ids kept this long to spot a retried update, then pruned."
+    )
     group_commit_linger_seconds: float = 0.001
     group_commit_max: int = Field(default=128, ge=1)
     group_commit_concurrency: int = Field(default=1, ge=1)

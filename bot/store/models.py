@@ -192,7 +192,7 @@ class InboundKey(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     request_id: Mapped[str | None] = mapped_column(String(36), default=None)
-    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # pruned by age
 
 
 class OutboundSms(Base):

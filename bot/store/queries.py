@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -318,6 +318,13 @@ async def claim_stranded(connection: AsyncConnection, older_than: datetime, limi
         .returning(requests.c.payload)
     )
     return [row[0] for row in await connection.execute(statement)]
+
+
+async def prune_keys(connection: AsyncConnection, seen_before: datetime, limit: int) -> int:
+    """Forget up to ``limit`` inbound keys seen before ``seen_before``: how many."""
+    old = select(inbound_keys.c.channel, inbound_keys.c.key).where(inbound_keys.c.seen_at < seen_before).limit(limit)
+    statement = delete(inbound_keys).where(tuple_(inbound_keys.c.channel, inbound_keys.c.key).in_(old))
+    return (await connection.execute(statement)).rowcount
 
 
 async def queued_turns(

@@ -10,16 +10,18 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from bot.app import telegram_bot
 from bot.channels.telegram.sender import TelegramSender
 from bot.delivery import DeliveryLoop
-from bot.pipeline import Inbound
+from bot.pipeline import Inbound, Outcome
 from bot.services import Services
-from bot.store.models import Request, RequestState
+from bot.store.models import InboundKey, Request, RequestState, utcnow
 from inference.queue import DELIVERY_GROUP, ReplyEvent, ReplyKind
 from tests.support.redis_server import PrivateRedis
 from tests.support.stack import Stack, queued, running_stack, stack_settings
@@ -151,3 +153,34 @@ async def test_a_final_caught_by_a_redis_outage_after_its_claim_goes_out_when_re
             assert request is not None and request.state is RequestState.ANSWERED
     finally:
         await redis.stop()
+
+
+async def test_housekeeping_forgets_update_ids_past_their_retention_and_still_knows_recent_ones(
+    services: Services,
+) -> None:
+    pipeline = services.pipeline
+    for chat in ("5101", "5102", "5103"):
+        accepted = await pipeline.accept(Inbound("telegram", chat, "Салом", f"update-{chat}"))
+        assert accepted.outcome is Outcome.QUEUED
+    eight_days_ago = utcnow() - timedelta(days=8)  # the retention is seven
+    async with pipeline.engine.begin() as connection:
+        await connection.execute(
+            update(InboundKey).where(InboundKey.key != "update-5103").values(seen_at=eight_days_ago)
+        )
+
+    async def keys() -> set[str]:
+        async with services.sessions() as session:
+            return set(await session.scalars(select(InboundKey.key)))
+
+    housekeeping = DeliveryLoop(services.settings, pipeline, services.queue, {}, services.metrics)
+    await housekeeping._sweep()
+    assert await keys() == {"update-5103"}
+    # Telegram delivering the recent update again is still told apart from a new one.
+    again = await pipeline.accept(Inbound("telegram", "5103", "Салом", "update-5103"))
+    assert again.outcome is Outcome.DUPLICATE
+    # Later sweeps within the hour leave the keys alone; pruning goes in batches, however many are due.
+    async with pipeline.engine.begin() as connection:
+        await connection.execute(update(InboundKey).values(seen_at=eight_days_ago))
+    await housekeeping._sweep()
+    assert await keys() == {"update-5103"}
+    assert await pipeline.prune_keys(batch=1) == 1 and await keys() == set()

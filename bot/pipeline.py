@@ -114,6 +114,21 @@ class _Arrival:
 
 
 @dataclass(frozen=True)
+class _Checks:
+    """What Redis says of a batch: each message's rate-limit verdict (by ``id`` of its arrival) and the backlog."""
+
+    verdicts: Mapping[int, Verdict]
+    backlog: int
+
+
+def _retrieved(task: asyncio.Future[_Checks]) -> None:
+    """A batch whose transaction failed before it looked at its checks has no use for their outcome (left to
+    finish, not cancelled: a Redis command cut off mid-reply costs its connection)."""
+    if not task.cancelled():
+        task.exception()
+
+
+@dataclass(frozen=True)
 class _Done:
     accepted: Accepted
     turn: TurnRequest | None = None  # a new turn, to enqueue once committed
@@ -220,28 +235,33 @@ class Pipeline:
         return _Arrival(inbound, reading.text, typed=reading.typed, latin=reading.latin)
 
     async def _accept_batch(self, arrivals: Sequence[_Arrival]) -> list[_Done | BaseException]:
-        """Accept messages that arrived together: one Redis round trip for their rate limits and the backlog,
-        one transaction for all of them, one Redis pipeline for their turns. Each caller hears back only once
-        the commit is durable and its turn is in the stream."""
-        counted = [arrival for arrival in arrivals if arrival.body is not None]
+        """Accept messages that arrived together: their rate limits and the backlog asked of Redis while the
+        transaction's first statements run, one transaction for all of them, one Redis pipeline for their turns.
+        Each caller hears back only once the commit is durable and its turn is in the stream."""
+        checks = asyncio.ensure_future(self._checks([arrival for arrival in arrivals if arrival.body is not None]))
+        checks.add_done_callback(_retrieved)
+        outcomes = await self._store_batch(arrivals, checks)
+        await self._enqueue_batch(outcomes)
+        return outcomes
+
+    async def _checks(self, counted: Sequence[_Arrival]) -> _Checks:
         verdicts, backlog = await asyncio.gather(
             self.limits.check_messages([f"{a.inbound.channel}:{a.inbound.address}" for a in counted]),
             self.queue.backlog(),
         )
-        verdict_of = {id(arrival): verdict for arrival, verdict in zip(counted, verdicts, strict=True)}
-        outcomes = await self._store_batch(arrivals, verdict_of, backlog)
-        await self._enqueue_batch(outcomes)
-        return outcomes
+        return _Checks({id(arrival): verdict for arrival, verdict in zip(counted, verdicts, strict=True)}, backlog)
 
     async def _store_batch(
-        self, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
+        self, arrivals: Sequence[_Arrival], checks: asyncio.Future[_Checks]
     ) -> list[_Done | BaseException]:
-        async def store(connection: AsyncConnection, batch: Sequence[_Arrival]) -> list[_Done]:
-            return await self._store_rounds(connection, batch, verdicts, backlog)
+        turns_before = 0  # of the messages stored one by one so far: the next one sees them in the backlog
 
-        def stored(done: _Done) -> None:  # stored alone: the next message sees its turn in the backlog
-            nonlocal backlog
-            backlog += done.turn is not None
+        async def store(connection: AsyncConnection, batch: Sequence[_Arrival]) -> list[_Done]:
+            return await self._store_rounds(connection, batch, checks, turns_before)
+
+        def stored(done: _Done) -> None:
+            nonlocal turns_before
+            turns_before += done.turn is not None
 
         return await self._together_or_one_by_one(arrivals, store, stored)
 
@@ -275,7 +295,11 @@ class Pipeline:
         return outcomes
 
     async def _store_rounds(
-        self, connection: AsyncConnection, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
+        self,
+        connection: AsyncConnection,
+        arrivals: Sequence[_Arrival],
+        checks: asyncio.Future[_Checks],
+        turns_before: int,
     ) -> list[_Done]:
         """Accept ``arrivals`` on one connection, in rounds of set statements. A round takes the first message
         of each chat and each inbound key; a second message of a chat (or a retried update) waits for the next
@@ -296,15 +320,19 @@ class Pipeline:
                 chats.add(chat)
                 keys.add(key)
                 this_round.append(i)
-            done = await self._store_round(connection, [arrivals[i] for i in this_round], verdicts, backlog)
+            done = await self._store_round(connection, [arrivals[i] for i in this_round], checks, turns_before)
             for i, outcome in zip(this_round, done, strict=True):
                 outcomes[i] = outcome
-                backlog += outcome.turn is not None
+                turns_before += outcome.turn is not None
             remaining = later
         return [outcomes[i] for i in range(len(arrivals))]
 
     async def _store_round(
-        self, connection: AsyncConnection, arrivals: Sequence[_Arrival], verdicts: Mapping[int, Verdict], backlog: int
+        self,
+        connection: AsyncConnection,
+        arrivals: Sequence[_Arrival],
+        checks: asyncio.Future[_Checks],
+        turns_before: int,
     ) -> list[_Done]:
         """Accept messages of distinct chats and keys with one statement per table. Only a retried update and
         the next turn of a conversation with earlier turns (whose history is read) take statements of their own."""
@@ -319,10 +347,12 @@ class Pipeline:
         fresh = [i for i in range(len(arrivals)) if i not in outcomes]
         chat = {i: (arrivals[i].inbound.channel, arrivals[i].inbound.address) for i in fresh}
         users = await queries.users_of(connection, {chat[i]: arrivals[i].latin for i in fresh}) if fresh else {}
+        said = await checks  # asked of Redis while the statements above ran
+        backlog = said.backlog + turns_before
 
         passing = []
         for i in fresh:
-            rejected = self._rejection(arrivals[i], verdicts.get(id(arrivals[i])), users[chat[i]].language)
+            rejected = self._rejection(arrivals[i], said.verdicts.get(id(arrivals[i])), users[chat[i]].language)
             if rejected is None:
                 passing.append(i)
             else:

@@ -95,6 +95,8 @@ def rss_bytes(pids: Sequence[int]) -> int:
 async def add_known_users(url: str, count: int) -> None:
     """``count`` users who wrote before (chats the bench does not post from), so that finding the users of the
     posted updates is done among them, as on a server that has been running for a while."""
+    if not count:
+        return
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:

@@ -7,25 +7,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bench.accept import KNOWN_CHATS, add_known_users
 from bot.store import queries
-
-KNOWN_USERS = 20_000
-
-
-async def with_known_users(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO users (channel, address, language, opted_out, created_at) "
-                f"SELECT 'telegram', g::text, 'tg', false, now() FROM generate_series(1, {KNOWN_USERS}) AS g"
-            )
-        )
-        await connection.execute(text("ANALYZE users"))
-    return engine
 
 
 async def pages_read(engine: AsyncEngine, run: Callable[[AsyncConnection], Awaitable[Any]]) -> list[int]:
@@ -56,16 +42,18 @@ async def pages_read(engine: AsyncEngine, run: Callable[[AsyncConnection], Await
 
 
 async def test_users_are_found_through_their_key_not_by_reading_every_user(postgres_url: str) -> None:
-    engine = await with_known_users(postgres_url)
+    await add_known_users(postgres_url, 20_000)
+    engine = create_async_engine(postgres_url)
+    first, last = str(KNOWN_CHATS), str(KNOWN_CHATS + 19_999)
     try:
-        wanted = {("telegram", "12345"): None, ("telegram", "777"): None, ("telegram", "new-one"): None}
+        wanted = {("telegram", first): None, ("telegram", last): None, ("telegram", "new-one"): None}
         found: dict[tuple[str, str], queries.UserRow] = {}
 
         async def look_up(connection: AsyncConnection) -> None:
             found.update(await queries.users_of(connection, wanted))
 
         pages = await pages_read(engine, look_up)
-        assert not found["telegram", "12345"].created and not found["telegram", "777"].created
+        assert not found["telegram", first].created and not found["telegram", last].created
         assert found["telegram", "new-one"].created
         # Three keys through the (channel, address) index: a few pages each. Reading the address alone walked
         # the whole index, about a hundred pages for these 20,000 users.

@@ -10,6 +10,7 @@ the measured updates, and checks that every update is stored and every turn enqu
     .venv/bin/python -m bench.accept --databases postgresql --processes 1 2 --updates 2000
     .venv/bin/python -m bench.accept --code ../before                 # run another checkout's bot, same bench
     .venv/bin/python -m bench.accept --databases postgresql --known-users 200000   # a server that has run a while
+    .venv/bin/python -m bench.accept --databases postgresql --returning           # next turns, read with history
 
 ``--code DIR`` runs the bot of another checkout (its ``PYTHONPATH``), so before and after compare in one run.
 N processes: ``soro bot --processes N`` where the code has it, else N separate bots on N ports, the posters
@@ -35,11 +36,11 @@ from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.store.migrate import upgrade
-from bot.store.models import User, utcnow
+from bot.store.models import Conversation, Message, Request, RequestState, Role, User, utcnow
 from soro.ports import free_port
 from tests.support.telegram_api import BotApiStandIn, text_update
 
@@ -51,6 +52,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 SORO = [sys.executable, "-c", "from soro.cli import app; app()"]  # `soro` of the checkout on PYTHONPATH
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KNOWN_CHATS = 500_000_000  # addresses of --known-users, apart from the posted chats'
+ANSWER = "Ҳар рӯз каме машқ кунед ва мавзӯъҳои гузаштаро такрор намоед."
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,26 @@ async def add_known_users(url: str, count: int) -> None:
             postgresql = connection.dialect.name == "postgresql"
             for statement in ("VACUUM ANALYZE", "CHECKPOINT") if postgresql else ("ANALYZE",):
                 await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def answer_every_turn(url: str) -> None:
+    """Record an answer to every turn in the database, as a worker and the delivery loop would have: the next
+    message of each chat starts its conversation's next turn, which reads this history."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            turns = (await connection.execute(select(Request.id, Request.conversation_id))).all()
+            now = utcnow()
+            answers = [
+                {"conversation_id": c, "role": Role.ASSISTANT, "text": ANSWER, "request_id": r, "answer_of": r}
+                for r, c in turns
+            ]
+            if answers:
+                await connection.execute(insert(Message.__table__).values(created_at=now), answers)
+            await connection.execute(update(Request.__table__).values(state=RequestState.ANSWERED, finished_at=now))
+            await connection.execute(update(Conversation.__table__).values(in_flight_request_id=None))
     finally:
         await engine.dispose()
 
@@ -266,10 +288,13 @@ async def run_one(args: argparse.Namespace, code: Path, kind: str, processes: in
                 warm = [text_update(10_000_000 + i, 9_000_000 + i, QUESTION) for i in range(args.warmup)]
                 await post_all(urls, warm, args.concurrency, deadline)
                 tree = [pid for top in pids for pid in process_tree(top)]
-                updates = [
-                    text_update(i + 1, 1_000_000 + i % args.chats, QUESTION, user_id=1_000_000 + i % args.chats)
-                    for i in range(args.updates)
-                ]
+                chats = [1_000_000 + i % args.chats for i in range(args.updates)]
+                if args.returning:  # each chat asked once and was answered
+                    first = [text_update(20_000_000 + i, chat, QUESTION) for i, chat in enumerate(sorted(set(chats)))]
+                    await post_all(urls, first, args.concurrency, deadline)
+                    await answer_every_turn(database_url)
+                stored_before, enqueued_before = await counts(database_url, redis, prefix)
+                updates = [text_update(i + 1, chat, QUESTION, user_id=chat) for i, chat in enumerate(chats)]
                 spy = await sampling(args.py_spy, tree[-1]) if args.py_spy else None
                 cpu_before, rss_before = cpu_seconds(tree), rss_bytes(tree)
                 started = time.perf_counter()
@@ -297,8 +322,8 @@ async def run_one(args: argparse.Namespace, code: Path, kind: str, processes: in
         cpu_seconds=cpu_after - cpu_before,
         rss_before=rss_before,
         rss_after=rss_after,
-        stored=stored - args.warmup,
-        enqueued=enqueued - args.warmup,
+        stored=stored - stored_before,
+        enqueued=enqueued - enqueued_before,
     )
 
 
@@ -370,6 +395,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chats", type=int, default=0, help="distinct chats (default: one per update)")
     parser.add_argument(
         "--known-users", type=int, default=0, help="users stored before the run, who do not post (default: none)"
+    )
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="every chat asked once before and was answered: each measured update is its conversation's next "
+        "turn, read with its history (default: new users)",
     )
     parser.add_argument("--warmup", type=int, default=64, help="updates posted before measuring")
     parser.add_argument("--concurrency", type=int, default=64)

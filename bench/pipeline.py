@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +163,8 @@ async def model_server(args: argparse.Namespace, settings: Settings) -> AsyncIte
             yield server.base_url, server.model
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> list[tuple[int, Result, Result]]:
+    """Run every concurrency level and print the tables; the rows (concurrency, direct, pipeline) are returned."""
     base = Settings()
     args.stream_interval = args.stream_interval or base.llm_stream_interval
     async with model_server(args, base) as (base_url, model):
@@ -191,6 +192,7 @@ async def main(args: argparse.Namespace) -> None:
             )
             rows = await run_all(settings, args)
     print_table(rows, args)
+    return rows
 
 
 class WorkerProcess:
@@ -342,7 +344,7 @@ def print_table(rows: list[tuple[int, Result, Result]], args: argparse.Namespace
         )
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--llm-base-url", help="use this OpenAI-compatible server instead of starting vLLM")
     parser.add_argument("--model", default="soro", help="served model name with --llm-base-url")
@@ -362,7 +364,7 @@ def parse_args() -> argparse.Namespace:
         help="the same users ask again every round, so later rounds are next turns that read the history "
         "(the prompt keeps only the question); default: new users every round",
     )
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

@@ -215,21 +215,54 @@ async def add_user_messages(connection: AsyncConnection, added: Sequence[NewUser
     await connection.execute(_ADD_MESSAGE, [{**message._asdict(), "role": Role.USER} for message in added])
 
 
-async def take_waiting(connection: AsyncConnection, turns: Mapping[int, str]) -> dict[int, list[tuple[datetime, str]]]:
-    """Give the user messages waiting in each conversation to its next turn (conversation id → request id), in
-    one statement: their (time, text), by conversation."""
-    statement = (
-        update(messages)
-        .where(
-            messages.c.conversation_id.in_(sorted(turns)),
-            messages.c.role == Role.USER,
-            messages.c.request_id.is_(None),
-        )
-        .values(request_id=case(dict(turns), value=messages.c.conversation_id))
-        .returning(messages.c.conversation_id, messages.c.created_at, messages.c.text)
+# The user messages waiting in each conversation go to its turn in flight, set just before in the same
+# transaction: so one statement, built once, gives any number of conversations their own turn.
+_TAKE_WAITING = (
+    update(messages)
+    .where(
+        messages.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+        messages.c.role == Role.USER,
+        messages.c.request_id.is_(None),
     )
+    .values(
+        request_id=select(conversations.c.in_flight_request_id)
+        .where(conversations.c.id == messages.c.conversation_id)
+        .scalar_subquery()
+    )
+    .returning(messages.c.conversation_id, messages.c.created_at, messages.c.text)
+)
+# Turn by turn: a message that arrived while a turn was in flight belongs after that turn's answer.
+_NEWEST_FIRST = func.row_number().over(
+    partition_by=messages.c.conversation_id,
+    order_by=(
+        func.coalesce(requests.c.received_at, messages.c.created_at).desc(),
+        case((messages.c.role == Role.USER, 0), else_=1).desc(),
+        messages.c.id.desc(),
+    ),
+)
+_RANKED = (
+    select(messages.c.conversation_id, messages.c.role, messages.c.text, _NEWEST_FIRST.label("rank"))
+    .join(requests, requests.c.id == messages.c.request_id, isouter=True)
+    .where(
+        messages.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+        messages.c.request_id.is_not(None),
+    )
+    .subquery()
+)
+_HISTORIES = (
+    select(_RANKED.c.conversation_id, _RANKED.c.role, _RANKED.c.text)
+    .where(_RANKED.c.rank <= HISTORY_LIMIT)
+    .order_by(_RANKED.c.conversation_id, _RANKED.c.rank.desc())
+)
+
+
+async def take_waiting(
+    connection: AsyncConnection, conversation_ids: Collection[int]
+) -> dict[int, list[tuple[datetime, str]]]:
+    """Give the user messages waiting in each conversation to its turn in flight (``set_in_flight`` first), in
+    one statement: their (time, text), by conversation."""
     taken: dict[int, list[tuple[datetime, str]]] = {}
-    for row in await connection.execute(statement):
+    for row in await connection.execute(_TAKE_WAITING, {"conversation_ids": sorted(conversation_ids)}):
         taken.setdefault(row[0], []).append((row[1], row[2]))
     return taken
 
@@ -237,29 +270,9 @@ async def take_waiting(connection: AsyncConnection, turns: Mapping[int, str]) ->
 async def histories(
     connection: AsyncConnection, conversation_ids: Collection[int]
 ) -> dict[int, list[tuple[Role, str]]]:
-    """Each conversation's answered turns (the last ``HISTORY_LIMIT`` messages), oldest first, in one statement.
-    Turn by turn: a message that arrived while a turn was in flight belongs after that turn's answer."""
-    newest_first = func.row_number().over(
-        partition_by=messages.c.conversation_id,
-        order_by=(
-            func.coalesce(requests.c.received_at, messages.c.created_at).desc(),
-            case((messages.c.role == Role.USER, 0), else_=1).desc(),
-            messages.c.id.desc(),
-        ),
-    )
-    ranked = (
-        select(messages.c.conversation_id, messages.c.role, messages.c.text, newest_first.label("rank"))
-        .join(requests, requests.c.id == messages.c.request_id, isouter=True)
-        .where(messages.c.conversation_id.in_(sorted(conversation_ids)), messages.c.request_id.is_not(None))
-        .subquery()
-    )
-    statement = (
-        select(ranked.c.conversation_id, ranked.c.role, ranked.c.text)
-        .where(ranked.c.rank <= HISTORY_LIMIT)
-        .order_by(ranked.c.conversation_id, ranked.c.rank.desc())
-    )
+    """Each conversation's answered turns (the last ``HISTORY_LIMIT`` messages), oldest first, in one statement."""
     found: dict[int, list[tuple[Role, str]]] = {conversation_id: [] for conversation_id in conversation_ids}
-    for row in await connection.execute(statement):
+    for row in await connection.execute(_HISTORIES, {"conversation_ids": sorted(conversation_ids)}):
         found[row[0]].append((row[1], row[2]))
     return found
 

@@ -81,8 +81,9 @@ class Turn:
         return self.delivery.accepted_at is not None
 
 
-# How far from a kill of the bot an answer may have reached the Bot API and still have been unheard of by the
-# bot: the response was on its way, or unread in the dying process's socket.
+# How far from a kill of the bot, or a cut of its link to Telegram, an answer may have reached the Bot API and
+# still have been unheard of by the bot: the response was on its way, or unread in the dying process's socket,
+# or its connection was cut before the response crossed it.
 IN_FLIGHT_SECONDS = 2.0
 
 
@@ -111,9 +112,10 @@ class Row:
     unexpected_exits: int
     seconds: float
     notices: dict[str, int] = field(default_factory=dict)
-    # Of the duplicates: answers the Bot API took in the moment before the bot was killed (-9), which the bot
-    # never heard back about; the Bot API has no idempotency key, so the restarted bot sends them again.
-    in_flight_at_bot_kill: int = 0
+    # Of the duplicates: answers the Bot API took in the moment before the bot was killed (-9) or its link to
+    # Telegram was cut, which the bot never heard back about; the Bot API has no idempotency key, so the bot
+    # (restarted, or once the link is back) sends them again rather than lose them.
+    in_flight_at_a_cut: int = 0
 
     HEADER = (
         "| scenario | accepted | answered | told | lost | duplicate finals | p50 s | p95 s | max s "
@@ -121,9 +123,9 @@ class Row:
     )
 
     def _duplicates(self) -> str:
-        if not self.in_flight_at_bot_kill:
+        if not self.in_flight_at_a_cut:
             return str(self.duplicates)
-        return f"{self.duplicates} ({self.in_flight_at_bot_kill} in flight at a bot kill)"
+        return f"{self.duplicates} ({self.in_flight_at_a_cut} in flight at a bot kill or link cut)"
 
     def _told(self) -> str:
         if not self.notices:
@@ -348,18 +350,19 @@ class ChaosStack:
         for turn in accepted:
             per_chat[turn.chat] = per_chat.get(turn.chat, 0) + 1
         lost = duplicates = in_flight = 0
-        bot_kills = [f.start for f in self.faults if f.what == f"kill -9 {self.bot.name}"]
+        cuts = [f.start for f in self.faults if f.what == f"kill -9 {self.bot.name}"] + self.api.cuts
         for chat, owed in per_chat.items():
             calls = self.api.sent("sendMessage", chat)
             finals = len(calls)
             lost += max(0, owed - finals)
             duplicates += max(0, finals - owed)
-            # A copy of an answer that reached the Bot API around a kill of the bot, sent again after that kill.
+            # A copy of an answer that reached the Bot API around a kill of the bot or a cut of its link, sent
+            # again after it.
             in_flight += sum(
                 1
                 for first, again in itertools.combinations(calls, 2)
                 if first.params.get("text") == again.params.get("text")
-                and any(abs(first.at - kill) <= IN_FLIGHT_SECONDS and again.at > kill for kill in bot_kills)
+                and any(abs(first.at - cut) <= IN_FLIGHT_SECONDS and again.at > cut for cut in cuts)
             )
         finished = [t for t in accepted if t.final_at is not None]
         notices: dict[str, int] = {}
@@ -375,7 +378,7 @@ class ChaosStack:
             told=told,
             lost=lost,
             duplicates=duplicates,
-            in_flight_at_bot_kill=min(in_flight, duplicates),
+            in_flight_at_a_cut=min(in_flight, duplicates),
             p50=percentile(latencies, 0.50),
             p95=percentile(latencies, 0.95),
             latency_max=latencies[-1] if latencies else 0.0,

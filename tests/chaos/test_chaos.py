@@ -37,8 +37,8 @@ def verdict(stack: ChaosStack, row: Row, rows: list[Row]) -> None:
     problems = []
     if row.lost:
         problems.append(f"{row.lost} accepted messages never got a final message")
-    if unexplained := row.duplicates - row.in_flight_at_bot_kill:
-        problems.append(f"{unexplained} duplicate final messages not explained by a kill of the bot mid-send")
+    if unexplained := row.duplicates - row.in_flight_at_a_cut:
+        problems.append(f"{unexplained} duplicate final messages not explained by a bot kill or link cut mid-send")
     if stack.unsettled:
         problems.append("turns were still open long after the load ended")
     if exits := stack.unexpected_exits():

@@ -97,6 +97,7 @@ class BotApiStandIn:
         self._http: aiohttp.ClientSession | None = None
         self._link: TcpProxy | None = None
         self.reachable = True
+        self.cuts: list[float] = []  # when ``cut`` took the link down (monotonic)
 
     @property
     def base(self) -> str:
@@ -133,6 +134,7 @@ class BotApiStandIn:
         """Telegram unreachable both ways: the bot's calls fail to connect, and no update reaches the bot."""
         assert self._link is not None, "start(link=True) first"
         self.reachable = False
+        self.cuts.append(time.monotonic())
         await self._link.stop()
 
     async def restore(self) -> None:

@@ -433,8 +433,7 @@ class Pipeline:
         """Make the next turn of each conversation (id, channel, request id or None for a new one) of the user
         messages waiting in it, store it and mark it in flight: four statements, however many conversations."""
         request_ids = {c: request_id or str(uuid.uuid4()) for c, _, request_id in wanted}
-        await queries.set_in_flight(connection, request_ids)
-        waiting = await queries.take_waiting(connection, request_ids)
+        waiting = await queries.start_turns(connection, request_ids)
         histories = await queries.histories(connection, request_ids)
         turns: list[TurnRequest] = []
         stored: list[queries.NewRequest] = []

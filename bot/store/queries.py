@@ -215,8 +215,8 @@ async def add_user_messages(connection: AsyncConnection, added: Sequence[NewUser
     await connection.execute(_ADD_MESSAGE, [{**message._asdict(), "role": Role.USER} for message in added])
 
 
-# The user messages waiting in each conversation go to its turn in flight, set just before in the same
-# transaction: so one statement, built once, gives any number of conversations their own turn.
+# The user messages waiting in each conversation go to its turn in flight, set just before by ``start_turns``:
+# so one statement, built once, gives any number of conversations their own turn.
 _TAKE_WAITING = (
     update(messages)
     .where(
@@ -256,13 +256,14 @@ _HISTORIES = (
 )
 
 
-async def take_waiting(
-    connection: AsyncConnection, conversation_ids: Collection[int]
-) -> dict[int, list[tuple[datetime, str]]]:
-    """Give the user messages waiting in each conversation to its turn in flight (``set_in_flight`` first), in
-    one statement: their (time, text), by conversation."""
+async def start_turns(connection: AsyncConnection, turns: Mapping[int, str]) -> dict[int, list[tuple[datetime, str]]]:
+    """Mark each conversation's next turn in flight (conversation id → request id) and give it the user messages
+    waiting in the conversation, in two statements: their (time, text), by conversation."""
+    await connection.execute(
+        _SET_IN_FLIGHT, [{"conversation_id": c, "request_id": r} for c, r in sorted(turns.items())]
+    )
     taken: dict[int, list[tuple[datetime, str]]] = {}
-    for row in await connection.execute(_TAKE_WAITING, {"conversation_ids": sorted(conversation_ids)}):
+    for row in await connection.execute(_TAKE_WAITING, {"conversation_ids": sorted(turns)}):
         taken.setdefault(row[0], []).append((row[1], row[2]))
     return taken
 
@@ -297,12 +298,6 @@ async def add_requests(connection: AsyncConnection, added: Sequence[NewRequest])
         {**request._asdict(), "state": RequestState.PENDING_ENQUEUE, "state_changed_at": now} for request in added
     ]
     await connection.execute(_ADD_REQUEST, values)
-
-
-async def set_in_flight(connection: AsyncConnection, turns: Mapping[int, str]) -> None:
-    """Mark each conversation's turn in flight (conversation id → request id)."""
-    values = [{"conversation_id": c, "request_id": r} for c, r in sorted(turns.items())]
-    await connection.execute(_SET_IN_FLIGHT, values)
 
 
 async def set_states(

@@ -16,5 +16,5 @@ async def test_a_short_accept_benchmark_stores_and_enqueues_every_update(redis_u
 async def test_returning_chats_post_their_next_turns(redis_url: str) -> None:
     flags = "--databases sqlite --updates 20 --warmup 4 --concurrency 8 --returning".split()
     [row] = await main(parse_args([*flags, "--redis-url", redis_url]))
-    # A chat whose turn were still in flight would join it: no new turn in the stream.
+    # A chat whose turn was still in flight would join it: no new turn in the stream.
     assert (row.updates, row.stored, row.enqueued) == (20, 20, 20)

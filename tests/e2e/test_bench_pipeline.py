@@ -14,9 +14,8 @@ async def test_a_short_pipeline_benchmark_answers_every_question_on_both_sides(
     vllm_server: ServedModel, postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     flags = "--concurrency 1 3 --requests 6 --max-tokens 8 --known-users 20 --returning".split()
-    args = parse_args([*flags, "--llm-base-url", vllm_server.base_url, "--model", vllm_server.model])
-    args.database_url = postgres_url
-    rows = await main(args)
+    server = ["--llm-base-url", vllm_server.base_url, "--model", vllm_server.model, "--database-url", postgres_url]
+    rows = await main(parse_args([*flags, *server]))
     assert [concurrency for concurrency, _, _ in rows] == [1, 3]
     for concurrency, direct, pipeline in rows:
         asked = 6 // concurrency * concurrency
